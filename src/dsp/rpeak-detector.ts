@@ -1,0 +1,266 @@
+import { butterworthBandpass } from './filter-design.js';
+import { SosCascade } from './sos-cascade.js';
+
+/**
+ * Streaming QRS detector after Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
+ * band-pass 5-15 Hz → 5-point derivative → square → 150 ms moving-window integral (MWI);
+ * MWI peaks are held for 200 ms (a larger one replaces them), then classified against an adaptive
+ * threshold between the running means of recent QRS and noise peak heights. A peak within 360 ms
+ * of the last beat whose slope is under half the last QRS slope is a T wave. Missed beats are
+ * recovered by search-back at half threshold, decided no later than `maxDelayS` after the peak
+ * (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after it happened.
+ */
+export interface DetectorOptions {
+  sampleRateHz: number;
+  /** Largest allowed decision delay (peak to report), seconds. */
+  maxDelayS?: number;
+}
+
+const HISTORY = 8;
+
+export class RPeakDetector {
+  readonly sampleRateHz: number;
+  readonly maxDelaySamples: number;
+  /** Called with the absolute sample index of the R peak and the index at which it was decided. */
+  onBeat: (peakIndex: number, decidedAt: number) => void = () => {};
+
+  private readonly band: SosCascade;
+  private readonly bandBuf: Float64Array;
+  // Derivative / MWI state
+  private readonly d = new Float64Array(4);
+  private readonly mwiRing: Float64Array;
+  private mwiPos = 0;
+  private mwiSum = 0;
+  // Delay lines of the cleaned input (R location) and of the slope (T-wave test)
+  private readonly xRing: Float64Array;
+  private readonly slopeRing: Float64Array;
+  private readonly ringMask: number;
+  private n = 0; // absolute index of the next input sample
+  // Peak picking on the MWI
+  private mwiMax = 0;
+  private mwiMaxAt = 0;
+  private held = 0; // height of the held candidate peak (0: none)
+  private heldAt = 0;
+  // Adaptive levels
+  private readonly qrsPeaks = new Float64Array(HISTORY);
+  private readonly noisePeaks = new Float64Array(HISTORY);
+  private readonly rrs = new Float64Array(HISTORY);
+  private qrsMean = 0;
+  private noiseMean = 0;
+  private rrMean: number;
+  private threshold = 0;
+  private lastBeat = Number.NEGATIVE_INFINITY;
+  private lastBeatMwiAt = Number.NEGATIVE_INFINITY;
+  private lastQrsSlope = 0;
+  // Search-back candidate: the largest sub-threshold peak since the last beat (+360 ms)
+  private sbPeak = 0;
+  private sbAt = 0;
+  private sbBeatAfter = false;
+  // Learning: the first 2 s set the initial levels
+  private learnUntil: number;
+  private learnMax = 0;
+  private readonly window150: number;
+  private readonly ms200: number;
+  private readonly ms360: number;
+  private readonly ms95: number;
+  private readonly rLookback: number;
+
+  constructor(options: DetectorOptions) {
+    const fs = options.sampleRateHz;
+    this.sampleRateHz = fs;
+    this.maxDelaySamples = Math.round((options.maxDelayS ?? 0.5) * fs);
+    this.band = new SosCascade(butterworthBandpass(2, 5, 15, fs));
+    this.bandBuf = new Float64Array(1);
+    this.window150 = Math.round(0.15 * fs);
+    this.ms200 = Math.round(0.2 * fs);
+    this.ms360 = Math.round(0.36 * fs);
+    this.ms95 = Math.round(0.095 * fs);
+    this.rLookback = Math.round(0.25 * fs);
+    this.mwiRing = new Float64Array(this.window150);
+    let size = 1;
+    while (size < Math.round(1.0 * fs)) size <<= 1;
+    this.ringMask = size - 1;
+    this.xRing = new Float64Array(size);
+    this.slopeRing = new Float64Array(size);
+    this.rrMean = fs; // 60 bpm until learnt
+    this.learnUntil = 2 * fs;
+  }
+
+  /** Resets after a gap in the signal: levels are kept, timing restarts. */
+  restartTiming(): void {
+    this.lastBeat = Number.NEGATIVE_INFINITY;
+    this.lastBeatMwiAt = Number.NEGATIVE_INFINITY;
+    this.held = 0;
+    this.sbPeak = 0;
+    this.mwiMax = 0;
+  }
+
+  /** Feeds cleaned samples x[offset..offset+length). Sample indices continue across calls. */
+  process(x: Float64Array, offset: number, length: number): void {
+    const d = this.d;
+    const mwiRing = this.mwiRing;
+    const w150 = this.window150;
+    const mask = this.ringMask;
+    const bandBuf = this.bandBuf;
+    for (let i = offset; i < offset + length; i++) {
+      const xi = x[i];
+      const n = this.n;
+      this.xRing[n & mask] = xi;
+      bandBuf[0] = xi;
+      this.band.process(bandBuf, 0, 1);
+      const b = bandBuf[0];
+      // 5-point derivative (Pan-Tompkins): (2x[n] + x[n-1] - x[n-3] - 2x[n-4]) / 8
+      const deriv = (2 * b + d[0] - d[2] - 2 * d[3]) * 0.125;
+      d[3] = d[2];
+      d[2] = d[1];
+      d[1] = d[0];
+      d[0] = b;
+      this.slopeRing[n & mask] = deriv < 0 ? -deriv : deriv;
+      const sq = deriv * deriv;
+      this.mwiSum += sq - mwiRing[this.mwiPos];
+      mwiRing[this.mwiPos] = sq;
+      this.mwiPos = this.mwiPos + 1 === w150 ? 0 : this.mwiPos + 1;
+      const mwi = this.mwiSum > 0 ? this.mwiSum : 0;
+      this.n = n + 1;
+      this.step(mwi, n);
+    }
+  }
+
+  private step(mwi: number, n: number): void {
+    if (n < this.learnUntil) {
+      if (mwi > this.learnMax) this.learnMax = mwi;
+      if (n + 1 === this.learnUntil) {
+        this.qrsPeaks.fill(this.learnMax * 0.5);
+        this.noisePeaks.fill(0);
+        this.qrsMean = this.learnMax * 0.5;
+        this.noiseMean = 0;
+        this.updateThreshold();
+      }
+    }
+    // Peak picking: a local maximum confirmed once the MWI falls to half of it or 95 ms pass.
+    if (mwi > this.mwiMax) {
+      this.mwiMax = mwi;
+      this.mwiMaxAt = n;
+    } else if (this.mwiMax > 0 && (mwi < this.mwiMax * 0.5 || n - this.mwiMaxAt > this.ms95)) {
+      this.onMwiPeak(this.mwiMax, this.mwiMaxAt);
+      this.mwiMax = 0;
+    }
+    // A held peak is classified once 200 ms pass without a larger one.
+    if (this.held > 0 && n - this.heldAt >= this.ms200) {
+      const h = this.held;
+      this.held = 0;
+      if (n >= this.learnUntil) this.classify(h, this.heldAt, n);
+    }
+    // Search-back, at the latest when the candidate would exceed the allowed decision delay.
+    if (this.sbPeak > 0 && n >= this.learnUntil) {
+      const dueByRhythm = n - this.lastBeatMwiAt > 1.5 * this.rrMean;
+      const dueByDelay = n - this.sbAt >= this.maxDelaySamples - this.ms95;
+      if (dueByRhythm || dueByDelay) {
+        if (!this.sbBeatAfter && this.sbPeak > 0.5 * this.threshold && this.held < this.threshold) {
+          const sinceLast = this.sbAt - this.lastBeatMwiAt;
+          if (dueByRhythm || sinceLast > 0.75 * this.rrMean) this.acceptBeat(this.sbPeak, this.sbAt, n, true);
+        }
+        if (dueByDelay || dueByRhythm) this.sbPeak = 0;
+      }
+    }
+  }
+
+  private onMwiPeak(height: number, at: number): void {
+    if (this.held > 0) {
+      if (height > this.held) {
+        // The earlier, smaller peak was not a QRS: it counts as noise.
+        if (at >= this.learnUntil) this.addNoise(this.held, this.heldAt);
+        this.held = height;
+        this.heldAt = at;
+      } else if (at >= this.learnUntil) {
+        this.addNoise(height, at);
+      }
+      return;
+    }
+    this.held = height;
+    this.heldAt = at;
+  }
+
+  private classify(height: number, at: number, now: number): void {
+    if (height > this.threshold) {
+      if (at - this.lastBeatMwiAt < this.ms360) {
+        const slope = this.maxSlope(at);
+        if (slope < 0.5 * this.lastQrsSlope) {
+          this.addNoise(height, at);
+          return;
+        }
+      }
+      if (at - this.lastBeatMwiAt < this.ms200) {
+        this.addNoise(height, at);
+        return;
+      }
+      if (this.sbPeak > 0 && this.sbAt < at) this.sbBeatAfter = true;
+      this.acceptBeat(height, at, now, false);
+    } else {
+      this.addNoise(height, at);
+    }
+  }
+
+  private addNoise(height: number, at: number): void {
+    this.noiseMean += (height - this.noisePeaks[0]) / HISTORY;
+    this.noisePeaks.copyWithin(0, 1);
+    this.noisePeaks[HISTORY - 1] = height;
+    this.updateThreshold();
+    if (at - this.lastBeatMwiAt > this.ms360 && height > this.sbPeak) {
+      this.sbPeak = height;
+      this.sbAt = at;
+      this.sbBeatAfter = false;
+    }
+  }
+
+  private acceptBeat(height: number, at: number, now: number, searchback: boolean): void {
+    const rr = at - this.lastBeatMwiAt;
+    if (Number.isFinite(rr) && rr < 3 * this.sampleRateHz) {
+      // Search-back beats are weighted as QRS but their RR is trusted like any other.
+      this.rrMean += (rr - this.rrs[0]) / HISTORY;
+      this.rrs.copyWithin(0, 1);
+      this.rrs[HISTORY - 1] = rr;
+    }
+    const h = searchback ? Math.max(height, this.threshold) : height;
+    this.qrsMean += (h - this.qrsPeaks[0]) / HISTORY;
+    this.qrsPeaks.copyWithin(0, 1);
+    this.qrsPeaks[HISTORY - 1] = h;
+    this.updateThreshold();
+    this.lastBeatMwiAt = at;
+    this.lastQrsSlope = this.maxSlope(at);
+    this.sbPeak = 0;
+    const r = this.locateR(at);
+    this.lastBeat = r;
+    this.onBeat(r, now);
+  }
+
+  private updateThreshold(): void {
+    this.threshold = this.noiseMean + 0.3125 * (this.qrsMean - this.noiseMean);
+  }
+
+  /** Largest slope in the 150 ms before an MWI peak. */
+  private maxSlope(at: number): number {
+    let m = 0;
+    const from = Math.max(at - this.window150, this.n - this.ringMask);
+    for (let k = from; k <= at; k++) {
+      const s = this.slopeRing[k & this.ringMask];
+      if (s > m) m = s;
+    }
+    return m;
+  }
+
+  /** The R peak: the largest deviation of the cleaned signal in the QRS before the MWI peak. */
+  private locateR(at: number): number {
+    let best = at;
+    let bestV = -1;
+    const from = Math.max(at - this.rLookback, this.n - this.ringMask, 0);
+    for (let k = from; k <= at; k++) {
+      const v = Math.abs(this.xRing[k & this.ringMask]);
+      if (v > bestV) {
+        bestV = v;
+        best = k;
+      }
+    }
+    return best;
+  }
+}
