@@ -159,3 +159,22 @@ export function magnitudeAt(sections: readonly Section[], fHz: number, fsHz: num
   }
   return abs(h);
 }
+
+/** Group delay (seconds) of a cascade at frequency f, from the phase slope. */
+export function groupDelayAt(sections: readonly Section[], fHz: number, fsHz: number): number {
+  const phase = (f: number): number => {
+    const w = (2 * Math.PI * f) / fsHz;
+    const z1: C = [Math.cos(w), -Math.sin(w)];
+    const z2 = mul(z1, z1);
+    let h: C = [1, 0];
+    for (const [b0, b1, b2, a1, a2] of sections) {
+      h = mul(h, div(add(add([b0, 0], scale(z1, b1)), scale(z2, b2)), add(add([1, 0], scale(z1, a1)), scale(z2, a2))));
+    }
+    return Math.atan2(h[1], h[0]);
+  };
+  const df = 0.01;
+  let dphi = phase(fHz + df) - phase(fHz - df);
+  if (dphi > Math.PI) dphi -= 2 * Math.PI;
+  if (dphi < -Math.PI) dphi += 2 * Math.PI;
+  return -dphi / (2 * Math.PI * 2 * df);
+}

@@ -8,12 +8,15 @@ import { SosCascade } from './sos-cascade.js';
  * threshold between the running means of recent QRS and noise peak heights. A peak within 360 ms
  * of the last beat whose slope is under half the last QRS slope is a T wave. Missed beats are
  * recovered by search-back at half threshold, decided no later than `maxDelayS` after the peak
- * (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after it happened.
+ * (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after it happened:
+ * peak confirmation (<= 95 ms) + hold (200 ms) + R-to-MWI-peak lag (<= 200 ms) stays under 0.5 s.
  */
 export interface DetectorOptions {
   sampleRateHz: number;
   /** Largest allowed decision delay (peak to report), seconds. */
   maxDelayS?: number;
+  /** Largest frame passed to `process`. */
+  maxFrame?: number;
 }
 
 const HISTORY = 8;
@@ -24,8 +27,9 @@ export class RPeakDetector {
   /** Called with the absolute sample index of the R peak and the index at which it was decided. */
   onBeat: (peakIndex: number, decidedAt: number) => void = () => {};
 
-  private readonly band: SosCascade;
-  private readonly bandBuf: Float64Array;
+  private readonly bandFilter: SosCascade;
+  /** The 5-15 Hz band-passed copy of the last frame (signal quality reads its power). */
+  readonly band: Float64Array;
   // Derivative / MWI state
   private readonly d = new Float64Array(4);
   private readonly mwiRing: Float64Array;
@@ -56,6 +60,10 @@ export class RPeakDetector {
   private sbPeak = 0;
   private sbAt = 0;
   private sbBeatAfter = false;
+  // Re-learning: after a long stretch without beats (an artefact inflated the QRS level), the levels
+  // restart from the largest peak seen since.
+  private recentMax = 0;
+  private lastRelearn = 0;
   // Learning: the first 2 s set the initial levels
   private learnUntil: number;
   private learnMax = 0;
@@ -64,18 +72,20 @@ export class RPeakDetector {
   private readonly ms360: number;
   private readonly ms95: number;
   private readonly rLookback: number;
+  private readonly relearnAfter: number;
 
   constructor(options: DetectorOptions) {
     const fs = options.sampleRateHz;
     this.sampleRateHz = fs;
     this.maxDelaySamples = Math.round((options.maxDelayS ?? 0.5) * fs);
-    this.band = new SosCascade(butterworthBandpass(2, 5, 15, fs));
-    this.bandBuf = new Float64Array(1);
+    this.bandFilter = new SosCascade(butterworthBandpass(2, 5, 15, fs));
+    this.band = new Float64Array(options.maxFrame ?? 4096);
     this.window150 = Math.round(0.15 * fs);
     this.ms200 = Math.round(0.2 * fs);
     this.ms360 = Math.round(0.36 * fs);
     this.ms95 = Math.round(0.095 * fs);
-    this.rLookback = Math.round(0.25 * fs);
+    this.rLookback = Math.round(0.2 * fs);
+    this.relearnAfter = Math.round(2.5 * fs);
     this.mwiRing = new Float64Array(this.window150);
     let size = 1;
     while (size < Math.round(1.0 * fs)) size <<= 1;
@@ -95,20 +105,19 @@ export class RPeakDetector {
     this.mwiMax = 0;
   }
 
-  /** Feeds cleaned samples x[offset..offset+length). Sample indices continue across calls. */
+  /** Feeds cleaned samples x[offset..offset+length), length <= maxFrame. Indices continue across calls. */
   process(x: Float64Array, offset: number, length: number): void {
     const d = this.d;
     const mwiRing = this.mwiRing;
     const w150 = this.window150;
     const mask = this.ringMask;
-    const bandBuf = this.bandBuf;
-    for (let i = offset; i < offset + length; i++) {
-      const xi = x[i];
+    const band = this.band;
+    for (let i = 0; i < length; i++) band[i] = x[offset + i];
+    this.bandFilter.process(band, 0, length);
+    for (let i = 0; i < length; i++) {
       const n = this.n;
-      this.xRing[n & mask] = xi;
-      bandBuf[0] = xi;
-      this.band.process(bandBuf, 0, 1);
-      const b = bandBuf[0];
+      this.xRing[n & mask] = x[offset + i];
+      const b = band[i];
       // 5-point derivative (Pan-Tompkins): (2x[n] + x[n-1] - x[n-3] - 2x[n-4]) / 8
       const deriv = (2 * b + d[0] - d[2] - 2 * d[3]) * 0.125;
       d[3] = d[2];
@@ -151,10 +160,20 @@ export class RPeakDetector {
       this.held = 0;
       if (n >= this.learnUntil) this.classify(h, this.heldAt, n);
     }
+    if (n >= this.learnUntil && n - Math.max(this.lastBeatMwiAt, this.lastRelearn) > this.relearnAfter && this.recentMax > 0) {
+      this.qrsPeaks.fill(this.recentMax * 0.5);
+      this.qrsMean = this.recentMax * 0.5;
+      this.noisePeaks.fill(Math.min(this.noiseMean, this.recentMax * 0.125));
+      this.noiseMean = this.noisePeaks[0];
+      this.updateThreshold();
+      this.recentMax = 0;
+      this.lastRelearn = n;
+    }
     // Search-back, at the latest when the candidate would exceed the allowed decision delay.
     if (this.sbPeak > 0 && n >= this.learnUntil) {
       const dueByRhythm = n - this.lastBeatMwiAt > 1.5 * this.rrMean;
-      const dueByDelay = n - this.sbAt >= this.maxDelaySamples - this.ms95;
+      // The R peak lies at most rLookback before its MWI peak: decide before R + maxDelay.
+      const dueByDelay = n - this.sbAt >= this.maxDelaySamples - this.rLookback;
       if (dueByRhythm || dueByDelay) {
         if (!this.sbBeatAfter && this.sbPeak > 0.5 * this.threshold && this.held < this.threshold) {
           const sinceLast = this.sbAt - this.lastBeatMwiAt;
@@ -166,6 +185,7 @@ export class RPeakDetector {
   }
 
   private onMwiPeak(height: number, at: number): void {
+    if (height > this.recentMax) this.recentMax = height;
     if (this.held > 0) {
       if (height > this.held) {
         // The earlier, smaller peak was not a QRS: it counts as noise.
@@ -229,6 +249,7 @@ export class RPeakDetector {
     this.lastBeatMwiAt = at;
     this.lastQrsSlope = this.maxSlope(at);
     this.sbPeak = 0;
+    this.recentMax = 0;
     const r = this.locateR(at);
     this.lastBeat = r;
     this.onBeat(r, now);

@@ -1,0 +1,123 @@
+import { BeatRing } from './beats.js';
+import { butterworthHighpass, butterworthLowpass, notch, type Section } from './filter-design.js';
+import { SampleFlag } from './flags.js';
+import type { QualityThresholds } from './quality.js';
+import { Resampler } from './resampler.js';
+import { RPeakDetector } from './rpeak-detector.js';
+import { SosCascade } from './sos-cascade.js';
+import { type EcgWindow, Windower } from './windower.js';
+import { DEFAULT_WINDOW_SPEC, type WindowSpec } from './window-spec.js';
+
+export interface CleaningOptions {
+  highpassHz: number;
+  /** Mains frequency to notch out, or null for none. */
+  notchHz: 50 | 60 | null;
+  notchQ: number;
+  lowpassHz: number;
+}
+
+export const DEFAULT_CLEANING: CleaningOptions = { highpassHz: 0.5, notchHz: 50, notchQ: 30, lowpassHz: 40 };
+
+/** The cleaning cascade: Butterworth high-pass (order 2), notch, Butterworth low-pass (order 4). */
+export function cleaningSections(c: CleaningOptions, fsHz: number): Section[] {
+  return [
+    ...butterworthHighpass(2, c.highpassHz, fsHz),
+    ...(c.notchHz === null ? [] : notch(c.notchHz, c.notchQ, fsHz)),
+    ...butterworthLowpass(4, c.lowpassHz, fsHz),
+  ];
+}
+
+export interface ChainOptions {
+  inputRateHz: number;
+  spec?: WindowSpec;
+  cleaning?: CleaningOptions;
+  /** Largest frame passed to `push`; larger frames are split. */
+  maxFrame?: number;
+  thresholds?: QualityThresholds;
+  maxDecisionDelayS?: number;
+}
+
+/**
+ * The streaming signal path from raw samples to rated model windows:
+ * resample → clean (HP, notch, LP) → R-peaks → per-block quality → windows.
+ * All buffers are sized here; `push` allocates nothing.
+ */
+export class EcgChain {
+  readonly spec: WindowSpec;
+  readonly resampler: Resampler;
+  readonly detector: RPeakDetector;
+  readonly windower: Windower;
+  readonly beats = new BeatRing();
+  /** Seconds by which the model-rate stream lags the input (resampler group delay). */
+  readonly delaySeconds: number;
+  onWindow: (w: EcgWindow) => void = () => {};
+  /** A beat: its index at the model rate, instantaneous heart rate (NaN for the first) and when it was decided. */
+  onBeat: (index: number, bpm: number, decidedAt: number) => void = () => {};
+  private readonly cascade: SosCascade;
+  private readonly maxFrame: number;
+  private readonly clean: Float64Array;
+  private primed = false;
+  private gapPending = false;
+  private lastBeat = Number.NaN;
+
+  constructor(options: ChainOptions) {
+    this.spec = options.spec ?? DEFAULT_WINDOW_SPEC;
+    const fs = this.spec.sampleRateHz;
+    this.maxFrame = options.maxFrame ?? 1024;
+    this.resampler = new Resampler(options.inputRateHz, fs, { maxFrame: this.maxFrame });
+    const outMax = this.resampler.out.length;
+    this.cascade = new SosCascade(cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs));
+    this.clean = new Float64Array(outMax);
+    this.detector = new RPeakDetector({ sampleRateHz: fs, maxFrame: outMax, maxDelayS: options.maxDecisionDelayS ?? 0.5 });
+    this.windower = new Windower(this.spec, this.beats, {
+      maxFrame: outMax,
+      decisionDelaySamples: this.detector.maxDelaySamples,
+      thresholds: options.thresholds,
+    });
+    this.delaySeconds = this.resampler.delaySeconds;
+    this.detector.onBeat = (index, decidedAt) => {
+      this.beats.push(index);
+      const bpm = Number.isNaN(this.lastBeat) ? Number.NaN : (60 * fs) / (index - this.lastBeat);
+      this.lastBeat = index;
+      this.onBeat(index, bpm, decidedAt);
+    };
+    this.windower.onWindow = (w) => this.onWindow(w);
+  }
+
+  /** Samples were lost before the next pushed sample: windows spanning it are never usable. */
+  markGap(): void {
+    this.gapPending = true;
+  }
+
+  push(x: Float64Array, length: number, flags: Uint8Array | null = null, ingressNs = 0n): void {
+    for (let off = 0; off < length; off += this.maxFrame) {
+      const n = Math.min(this.maxFrame, length - off);
+      const xs = off === 0 ? x : x.subarray(off);
+      const fs = flags === null ? undefined : off === 0 ? flags : flags.subarray(off);
+      this.pushFrame(xs, n, fs, ingressNs);
+    }
+  }
+
+  private pushFrame(x: Float64Array, length: number, flags: Uint8Array | undefined, ingressNs: bigint): void {
+    const rs = this.resampler;
+    const m = rs.process(x, length, flags);
+    if (m === 0) return;
+    const raw = rs.out;
+    const clean = this.clean;
+    if (this.gapPending) {
+      rs.outFlags[0] |= SampleFlag.Gap;
+      this.gapPending = false;
+      this.detector.restartTiming();
+      this.windower.markGap();
+      this.lastBeat = Number.NaN;
+    }
+    for (let i = 0; i < m; i++) clean[i] = raw[i];
+    if (!this.primed) {
+      this.cascade.primeWith(raw[0]);
+      this.primed = true;
+    }
+    this.cascade.process(clean, 0, m);
+    this.detector.process(clean, 0, m);
+    this.windower.process(raw, clean, this.detector.band, rs.outFlags, m, ingressNs);
+  }
+}

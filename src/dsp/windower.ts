@@ -1,0 +1,231 @@
+import { type BeatRing, emptyHeartRate, type HeartRateStats, heartRateIn } from './beats.js';
+import { butterworthLowpass } from './filter-design.js';
+import { SampleFlag } from './flags.js';
+import { classify, DEFAULT_THRESHOLDS, type QualityClass, type QualityInputs, type QualityThresholds, rateWindow } from './quality.js';
+import { SampleRing } from './ring-buffer.js';
+import type { WindowSpec } from './window-spec.js';
+
+/** A model window with its quality and heart rate. One object is reused: copy what you keep. */
+export interface EcgWindow {
+  /** Absolute sample indices at the model rate, [start, end). */
+  startIndex: number;
+  endIndex: number;
+  sampleRateHz: number;
+  /** The window, normalised as the spec asks. */
+  samples: Float32Array;
+  quality: QualityClass;
+  reasons: number;
+  sqi: QualityInputs;
+  heartRate: HeartRateStats;
+  /** Ingress time (process.hrtime.bigint) of the frame that completed the window. */
+  ingressNs: bigint;
+}
+
+// Per-block accumulators, one row of FIELDS per block.
+const N = 0; // samples
+const C1 = 1; // Σ clean, Σ clean², Σ clean³, Σ clean⁴
+const C2 = 2;
+const C3 = 3;
+const C4 = 4;
+const R1 = 5; // Σ raw, Σ raw²
+const R2 = 6;
+const B1 = 7; // Σ baseline, Σ baseline², count (baseline runs at a quarter rate)
+const B2 = 8;
+const BN = 9;
+const Q2 = 10; // Σ band² (QRS band)
+const FLAT = 11;
+const SAT = 12;
+const LEAD = 13;
+const GAP = 14;
+const CMIN = 15;
+const CMAX = 16;
+const FIELDS = 17;
+
+/** A raw run this long with no change at all is a flatline (a pinned or disconnected input). */
+const FLAT_RUN_S = 0.1;
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * Turns the cleaned stream (with raw values, QRS-band values and flags beside it) into overlapping
+ * windows with a quality rating. Statistics are kept per block (gcd of window and hop), so a window
+ * is rated by summing its blocks: constant work per hop, nothing allocated per frame.
+ */
+export class Windower {
+  readonly spec: WindowSpec;
+  onWindow: (w: EcgWindow) => void = () => {};
+  private readonly thresholds: QualityThresholds;
+  private readonly ring: SampleRing;
+  private readonly blockSize: number;
+  private readonly blocksPerWindow: number;
+  private readonly hopBlocks: number;
+  private readonly stats: Float64Array;
+  private block = 0; // absolute index of the block being filled
+  private inBlock = 0;
+  private index = 0; // absolute index of the next sample
+  private lastRaw = Number.NaN;
+  private flatRun = 0;
+  private readonly flatRunMin: number;
+  // Baseline (< 1 Hz) low-pass on the raw signal, run at a quarter rate
+  private readonly baseCoef: Float64Array;
+  private baseS1 = 0;
+  private baseS2 = 0;
+  private basePrimed = false;
+  private readonly window: EcgWindow;
+  private readonly beats: BeatRing;
+  private readonly decisionDelaySamples: number;
+
+  constructor(spec: WindowSpec, beats: BeatRing, options: { maxFrame: number; decisionDelaySamples: number; thresholds?: QualityThresholds }) {
+    if (spec.hopSamples > spec.windowSamples) throw new RangeError('hop must not exceed the window');
+    this.spec = spec;
+    this.beats = beats;
+    this.decisionDelaySamples = options.decisionDelaySamples;
+    this.thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+    this.blockSize = gcd(spec.windowSamples, spec.hopSamples);
+    this.blocksPerWindow = spec.windowSamples / this.blockSize;
+    this.hopBlocks = spec.hopSamples / this.blockSize;
+    this.stats = new Float64Array(this.blocksPerWindow * FIELDS);
+    this.ring = new SampleRing(spec.windowSamples + options.maxFrame);
+    this.flatRunMin = Math.round(FLAT_RUN_S * spec.sampleRateHz);
+    this.baseCoef = new Float64Array(butterworthLowpass(2, 1, spec.sampleRateHz / 4)[0]);
+    this.resetBlock(0);
+    this.window = {
+      startIndex: 0,
+      endIndex: 0,
+      sampleRateHz: spec.sampleRateHz,
+      samples: new Float32Array(spec.windowSamples),
+      quality: 'unusable',
+      reasons: 0,
+      sqi: { gap: false, leadOffFraction: 0, saturatedFraction: 0, flatFraction: 0, swingMv: 0, beats: 0, meanHrBpm: 0, longestPauseS: 0, rrRatio: 1, kurtosis: 0, pSqi: 0, basSqi: 0 },
+      heartRate: emptyHeartRate(),
+      ingressNs: 0n,
+    };
+  }
+
+  private resetBlock(block: number): void {
+    const o = (block % this.blocksPerWindow) * FIELDS;
+    this.stats.fill(0, o, o + FIELDS);
+    this.stats[o + CMIN] = Number.POSITIVE_INFINITY;
+    this.stats[o + CMAX] = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Adds `length` samples: raw (resampled, unfiltered), clean (filtered), band (QRS band) and flags. */
+  process(raw: Float64Array, clean: Float64Array, band: Float64Array, flags: Uint8Array, length: number, ingressNs: bigint): void {
+    this.ring.push(clean, flags, 0, length);
+    const st = this.stats;
+    const bc = this.baseCoef;
+    let o = (this.block % this.blocksPerWindow) * FIELDS;
+    for (let i = 0; i < length; i++) {
+      const r = raw[i];
+      const c = clean[i];
+      const q = band[i];
+      const f = flags[i];
+      const c2 = c * c;
+      st[o + N] += 1;
+      st[o + C1] += c;
+      st[o + C2] += c2;
+      st[o + C3] += c2 * c;
+      st[o + C4] += c2 * c2;
+      st[o + R1] += r;
+      st[o + R2] += r * r;
+      st[o + Q2] += q * q;
+      if (c < st[o + CMIN]) st[o + CMIN] = c;
+      if (c > st[o + CMAX]) st[o + CMAX] = c;
+      if (f !== 0) {
+        if (f & SampleFlag.Saturated) st[o + SAT] += 1;
+        if (f & SampleFlag.LeadOff) st[o + LEAD] += 1;
+        if (f & SampleFlag.Gap) st[o + GAP] += 1;
+      }
+      // Flatline: an exactly constant raw input (a real ECG front end always shows some noise).
+      if (r === this.lastRaw) {
+        this.flatRun++;
+        if (this.flatRun === this.flatRunMin) st[o + FLAT] += this.flatRunMin;
+        else if (this.flatRun > this.flatRunMin) st[o + FLAT] += 1;
+      } else this.flatRun = 0;
+      this.lastRaw = r;
+      if ((this.index & 3) === 0) {
+        if (!this.basePrimed) {
+          this.baseS1 = r - bc[0] * r; // steady state for a constant input r (unit DC gain)
+          this.baseS2 = bc[2] * r - bc[4] * r;
+          this.basePrimed = true;
+        }
+        const y = bc[0] * r + this.baseS1;
+        this.baseS1 = bc[1] * r - bc[3] * y + this.baseS2;
+        this.baseS2 = bc[2] * r - bc[4] * y;
+        st[o + B1] += y;
+        st[o + B2] += y * y;
+        st[o + BN] += 1;
+      }
+      this.index++;
+      if (++this.inBlock === this.blockSize) {
+        this.inBlock = 0;
+        this.block++;
+        const done = this.block - this.blocksPerWindow;
+        if (done >= 0 && done % this.hopBlocks === 0) this.emit(ingressNs);
+        this.resetBlock(this.block);
+        o = (this.block % this.blocksPerWindow) * FIELDS;
+      }
+    }
+  }
+
+  /** Samples were lost: a flat run does not continue across the gap (the gap flag rides on the samples). */
+  markGap(): void {
+    this.flatRun = 0;
+    this.lastRaw = Number.NaN;
+  }
+
+  private emit(ingressNs: bigint): void {
+    const w = this.window;
+    const st = this.stats;
+    const end = this.index;
+    const start = end - this.spec.windowSamples;
+    let n = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, r1 = 0, r2 = 0, b1 = 0, b2 = 0, bn = 0, q2 = 0;
+    let flat = 0, sat = 0, lead = 0, gap = 0;
+    let cmin = Number.POSITIVE_INFINITY;
+    let cmax = Number.NEGATIVE_INFINITY;
+    for (let b = 0; b < this.blocksPerWindow; b++) {
+      const o = b * FIELDS;
+      n += st[o + N]; c1 += st[o + C1]; c2 += st[o + C2]; c3 += st[o + C3]; c4 += st[o + C4];
+      r1 += st[o + R1]; r2 += st[o + R2]; b1 += st[o + B1]; b2 += st[o + B2]; bn += st[o + BN]; q2 += st[o + Q2];
+      flat += st[o + FLAT]; sat += st[o + SAT]; lead += st[o + LEAD]; gap += st[o + GAP];
+      if (st[o + CMIN] < cmin) cmin = st[o + CMIN];
+      if (st[o + CMAX] > cmax) cmax = st[o + CMAX];
+    }
+    const mean = c1 / n;
+    const m2 = c2 / n - mean * mean;
+    const m4 = c4 / n - 4 * mean * (c3 / n) + 6 * mean * mean * (c2 / n) - 3 * mean ** 4;
+    const rawVar = r2 / n - (r1 / n) ** 2;
+    const baseVar = bn > 0 ? b2 / bn - (b1 / bn) ** 2 : 0;
+    const sqi = w.sqi;
+    sqi.gap = gap > 0;
+    sqi.leadOffFraction = lead / n;
+    sqi.saturatedFraction = sat / n;
+    sqi.flatFraction = Math.min(1, flat / n);
+    sqi.swingMv = cmax - cmin;
+    sqi.kurtosis = m2 > 1e-12 ? m4 / (m2 * m2) : 0;
+    sqi.pSqi = c2 > 0 ? q2 / (c2 - n * mean * mean) : 0;
+    sqi.basSqi = rawVar > 1e-12 ? Math.max(0, 1 - baseVar / rawVar) : 0;
+    const hr = w.heartRate;
+    heartRateIn(this.beats, start, end, end - this.decisionDelaySamples, this.spec.sampleRateHz, hr);
+    sqi.beats = hr.beats;
+    sqi.meanHrBpm = hr.meanBpm;
+    sqi.longestPauseS = hr.longestPauseS;
+    sqi.rrRatio = hr.rrRatio;
+    w.reasons = rateWindow(sqi, this.thresholds);
+    w.quality = classify(w.reasons, sqi, this.thresholds);
+    w.startIndex = start;
+    w.endIndex = end;
+    w.ingressNs = ingressNs;
+    this.ring.copyOut(start, this.spec.windowSamples, w.samples);
+    if (this.spec.normalization === 'zscore') {
+      const sd = Math.sqrt(Math.max(m2, 0));
+      const k = sd > 1e-9 ? 1 / sd : 0;
+      const s = w.samples;
+      for (let i = 0; i < s.length; i++) s[i] = (s[i] - mean) * k;
+    }
+    this.onWindow(w);
+  }
+}
