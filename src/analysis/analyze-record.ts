@@ -1,7 +1,7 @@
 import { cleaningSections, DEFAULT_CLEANING, EcgChain, type CleaningOptions } from '../dsp/chain.js';
 import { groupDelayAt } from '../dsp/filter-design.js';
 import { SampleFlag } from '../dsp/flags.js';
-import { type QualityClass, reasonNames } from '../dsp/quality.js';
+import { type QualityClass, type QualityThresholds, reasonNames } from '../dsp/quality.js';
 import { DEFAULT_WINDOW_SPEC, type WindowSpec } from '../dsp/window-spec.js';
 import { openChannel } from '../records/open.js';
 import type { ChannelInfo } from '../records/types.js';
@@ -16,6 +16,8 @@ export interface AnalyzeOptions {
   spec?: WindowSpec;
   /** Frame size fed to the chain (samples), as a sensor would deliver them. */
   frameSamples?: number;
+  thresholds?: QualityThresholds;
+  maxDecisionDelayS?: number;
 }
 
 export interface WindowSummary {
@@ -44,7 +46,14 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
   const spec = options.spec ?? DEFAULT_WINDOW_SPEC;
   const cleaning = options.cleaning ?? DEFAULT_CLEANING;
   const frame = options.frameSamples ?? 20;
-  const chain = new EcgChain({ inputRateHz: info.sampleRateHz, spec, cleaning, maxFrame: frame });
+  const chain = new EcgChain({
+    inputRateHz: info.sampleRateHz,
+    spec,
+    cleaning,
+    maxFrame: frame,
+    thresholds: options.thresholds,
+    maxDecisionDelayS: options.maxDecisionDelayS,
+  });
   const fromSample = Math.max(0, Math.round((options.fromS ?? 0) * info.sampleRateHz));
   const toSample = options.toS === undefined ? undefined : Math.round(options.toS * info.sampleRateHz);
   // Model-rate index → seconds in the record: undo the resampler's and the cleaning filters' delay.

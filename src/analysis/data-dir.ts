@@ -1,0 +1,13 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root (works from src/ under tsx and from dist/). */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Shared PhysioNet recordings: $ECG_DATA_DIR, else ../shared/data/ecg beside the checkout. */
+export function sharedDataDir(): string {
+  const dir = process.env.ECG_DATA_DIR ?? join(PROJECT_ROOT, '..', 'shared', 'data', 'ecg');
+  if (!existsSync(dir)) throw new Error(`shared ECG data not found at ${dir} (set ECG_DATA_DIR)`);
+  return dir;
+}

@@ -1,0 +1,12 @@
+/** Documented exit codes (README "Exit codes"). */
+export const ExitCode = {
+  Ok: 0,
+  /** The command ran and its result is a failure (e.g. a check did not pass). */
+  Failed: 1,
+  /** Bad command line. */
+  Usage: 2,
+  /** Configuration invalid or unreadable. */
+  Config: 3,
+  /** Input record/file missing, truncated or malformed. */
+  Input: 4,
+} as const;

@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { analyzeRecord, summarize } from '../analysis/analyze-record.js';
+import { compareBeats } from '../analysis/beat-compare.js';
+import { runDspBench } from '../bench/dsp.js';
+import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { RecordError } from '../records/errors.js';
+import { recordKind } from '../records/open.js';
+import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
+import { openWfdb } from '../records/wfdb.js';
+import { ExitCode } from './exit-codes.js';
+
+const VERSION = '0.1.0';
+
+function numberArg(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+function channelArg(v: string): number | string {
+  return /^\d+$/.test(v) ? Number(v) : v;
+}
+
+interface RecordOpts {
+  channel?: number | string;
+  from?: number;
+  to?: number;
+  rate?: number;
+  config?: string;
+  json?: boolean;
+}
+
+async function configFor(opts: { config?: string }): Promise<Config> {
+  return loadConfig(opts.config);
+}
+
+const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+
+async function analyzeCommand(record: string, opts: RecordOpts): Promise<void> {
+  const config = await configFor(opts);
+  const analysis = await analyzeRecord(record, {
+    channel: opts.channel,
+    fromS: opts.from,
+    toS: opts.to,
+    sampleRateHz: opts.rate,
+    cleaning: cleaningFrom(config),
+    thresholds: thresholdsFrom(config),
+    frameSamples: config.dsp.frameSamples,
+    maxDecisionDelayS: config.dsp.maxDecisionDelayS,
+  });
+  const s = summarize(analysis);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+    return;
+  }
+  const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+  const lines = [
+    `record      ${s.record} (channel "${s.channel}", ${s.sampleRateHz} Hz)`,
+    `duration    ${fmt(s.durationS)} s (${fmt(s.durationS / 60, 2)} min)`,
+    `beats       ${s.beats}`,
+    s.heartRateBpm
+      ? `heart rate  mean ${fmt(s.heartRateBpm.mean)} bpm, usable windows ${fmt(s.heartRateBpm.min)}-${fmt(s.heartRateBpm.max)} bpm`
+      : 'heart rate  - (no usable window)',
+    `windows     ${s.windows.total}: good ${pct(s.windowShare.good)}, acceptable ${pct(s.windowShare.acceptable)}, unusable ${pct(s.windowShare.unusable)}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function peaksCommand(record: string, opts: RecordOpts & { reference: string; toleranceMs: number }): Promise<void> {
+  if (recordKind(record) !== 'wfdb') throw new RecordError(record, 'reference annotations need a WFDB record');
+  const config = await configFor(opts);
+  const analysis = await analyzeRecord(record, {
+    channel: opts.channel,
+    fromS: opts.from,
+    toS: opts.to,
+    cleaning: cleaningFrom(config),
+    thresholds: thresholdsFrom(config),
+    frameSamples: config.dsp.frameSamples,
+    maxDecisionDelayS: config.dsp.maxDecisionDelayS,
+  });
+  const rec = await openWfdb(record);
+  const from = opts.from ?? 0;
+  const to = opts.to ?? Number.POSITIVE_INFINITY;
+  const reference = (await readAnnotations(record, opts.reference))
+    .filter((a) => isBeat(a.code))
+    .map((a) => a.sample / rec.header.frameRateHz)
+    .filter((t) => t >= from && t < to);
+  const result = compareBeats(reference, analysis.beatTimesS, opts.toleranceMs / 1000);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ ...result, record, maxDecisionDelayS: analysis.maxDecisionDelayS })}\n`);
+    return;
+  }
+  process.stdout.write(
+    `${record}: TP ${result.tp}, FP ${result.fp}, FN ${result.fn}, sensitivity ${(100 * result.sensitivity).toFixed(2)} %, ` +
+      `PPV ${(100 * result.ppv).toFixed(2)} % (tolerance ${opts.toleranceMs} ms, longest decision delay ${fmt(analysis.maxDecisionDelayS * 1000, 0)} ms)\n`,
+  );
+}
+
+async function benchDspCommand(opts: { json?: boolean; seconds?: number }): Promise<void> {
+  const log = opts.json ? undefined : (line: string) => process.stdout.write(`${line}\n`);
+  const result = await runDspBench({ seconds: opts.seconds, log });
+  if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ecg-emotiond')
+    .description('In-car ECG emotion daemon: sensor → DSP → ECG-FM + NMoE → MQTT')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  const recordOptions = (c: Command) =>
+    c
+      .option('--channel <n|name>', 'channel by index or label (default 0)', channelArg)
+      .option('--from <s>', 'start at this many seconds', numberArg('--from'))
+      .option('--to <s>', 'stop at this many seconds', numberArg('--to'))
+      .option('--config <file>', 'YAML config (DSP and quality settings)')
+      .option('--json', 'print JSON');
+
+  recordOptions(
+    program
+      .command('analyze <record>')
+      .description('duration, beats, heart rate and window quality of a WFDB record (path without extension), .edf or .csv')
+      .option('--rate <hz>', 'sample rate of a .csv/.txt record', numberArg('--rate')),
+  ).action(analyzeCommand);
+
+  recordOptions(
+    program
+      .command('peaks <record>')
+      .description('compare detected R peaks with a WFDB record\'s reference beat annotations')
+      .requiredOption('--reference <annotator>', 'annotation file extension, e.g. atr')
+      .option('--tolerance-ms <ms>', 'match window', numberArg('--tolerance-ms'), 150),
+  ).action(peaksCommand);
+
+  const bench = program.command('bench').description('benchmarks that print figures');
+  bench
+    .command('dsp')
+    .description('throughput of the streaming chain in 20-sample frames, and heap over 24 h of ECG')
+    .option('--json', 'print JSON')
+    .option('--seconds <s>', 'measuring time per figure', numberArg('--seconds'))
+    .action(benchDspCommand);
+  bench
+    .command('all')
+    .description('every benchmark suite')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => benchDspCommand(opts));
+
+  program
+    .command('config')
+    .description('validate a config file and print the effective configuration (defaults and env applied)')
+    .argument('[file]', 'YAML config')
+    .action(async (file: string | undefined) => {
+      process.stdout.write(`${JSON.stringify(await loadConfig(file), null, 2)}\n`);
+    });
+  return program;
+}
+
+/** User errors end in one line and a documented exit code; anything else is a bug and crashes loudly. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ecg-emotiond: ${err.message}\n`);
+      return ExitCode.Config;
+    }
+    if (err instanceof RecordError) {
+      process.stderr.write(`ecg-emotiond: ${err.message}\n`);
+      return ExitCode.Input;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
