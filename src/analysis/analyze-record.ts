@@ -1,4 +1,4 @@
-import { cleaningSections, DEFAULT_CLEANING, EcgChain, type CleaningOptions } from '../dsp/chain.js';
+import { type CleaningOptions, cleaningSections, DEFAULT_CLEANING, EcgChain } from '../dsp/chain.js';
 import { groupDelayAt } from '../dsp/filter-design.js';
 import { SampleFlag } from '../dsp/flags.js';
 import { type QualityClass, type QualityThresholds, reasonNames } from '../dsp/quality.js';
@@ -57,7 +57,8 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
   const fromSample = Math.max(0, Math.round((options.fromS ?? 0) * info.sampleRateHz));
   const toSample = options.toS === undefined ? undefined : Math.round(options.toS * info.sampleRateHz);
   // Model-rate index → seconds in the record: undo the resampler's and the cleaning filters' delay.
-  const delayS = chain.delaySeconds + groupDelayAt(cleaningSections(cleaning, spec.sampleRateHz), 10, spec.sampleRateHz);
+  const delayS =
+    chain.delaySeconds + groupDelayAt(cleaningSections(cleaning, spec.sampleRateHz), 10, spec.sampleRateHz);
   const t0 = fromSample / info.sampleRateHz;
   const toRecordS = (index: number) => t0 + index / spec.sampleRateHz - delayS;
   const beatTimesS: number[] = [];
@@ -104,7 +105,9 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
 }
 
 function atRail(info: ChannelInfo, d: number): boolean {
-  return (info.digitalMin !== null && d <= info.digitalMin) || (info.digitalMax !== null && d >= info.digitalMax);
+  return (
+    (info.digitalMin !== null && d <= info.digitalMin) || (info.digitalMax !== null && d >= info.digitalMax)
+  );
 }
 
 export interface AnalysisSummary {
@@ -128,7 +131,10 @@ export function summarize(a: RecordAnalysis): AnalysisSummary {
   }
   const total = a.windows.length;
   const share = (k: number) => (total === 0 ? 0 : k / total);
-  const beatsPerS = a.beatTimesS.length > 1 ? (a.beatTimesS.length - 1) / (a.beatTimesS.at(-1)! - a.beatTimesS[0]) : Number.NaN;
+  const beatsPerS =
+    a.beatTimesS.length > 1
+      ? (a.beatTimesS.length - 1) / (a.beatTimesS.at(-1)! - a.beatTimesS[0])
+      : Number.NaN;
   return {
     record: a.record,
     channel: a.channel,
@@ -138,6 +144,10 @@ export function summarize(a: RecordAnalysis): AnalysisSummary {
     heartRateBpm:
       rates.length === 0 ? null : { mean: 60 * beatsPerS, min: Math.min(...rates), max: Math.max(...rates) },
     windows: { total, ...counts },
-    windowShare: { good: share(counts.good), acceptable: share(counts.acceptable), unusable: share(counts.unusable) },
+    windowShare: {
+      good: share(counts.good),
+      acceptable: share(counts.acceptable),
+      unusable: share(counts.unusable),
+    },
   };
 }

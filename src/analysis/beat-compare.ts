@@ -8,7 +8,11 @@ export interface BeatComparison {
 }
 
 /** Both lists in seconds, ascending. A detection matches the nearest unmatched reference within tolerance. */
-export function compareBeats(reference: readonly number[], detected: readonly number[], toleranceS: number): BeatComparison {
+export function compareBeats(
+  reference: readonly number[],
+  detected: readonly number[],
+  toleranceS: number,
+): BeatComparison {
   let i = 0;
   let j = 0;
   let tp = 0;
@@ -17,7 +21,10 @@ export function compareBeats(reference: readonly number[], detected: readonly nu
   while (i < reference.length || j < detected.length) {
     if (i < reference.length && j < detected.length && Math.abs(reference[i] - detected[j]) <= toleranceS) {
       // If the next detection is closer to this reference, this detection is the extra one.
-      if (j + 1 < detected.length && Math.abs(reference[i] - detected[j + 1]) < Math.abs(reference[i] - detected[j])) {
+      if (
+        j + 1 < detected.length &&
+        Math.abs(reference[i] - detected[j + 1]) < Math.abs(reference[i] - detected[j])
+      ) {
         fp++;
         j++;
         continue;
@@ -33,5 +40,11 @@ export function compareBeats(reference: readonly number[], detected: readonly nu
       i++;
     }
   }
-  return { tp, fp, fn, sensitivity: tp + fn === 0 ? 1 : tp / (tp + fn), ppv: tp + fp === 0 ? 1 : tp / (tp + fp) };
+  return {
+    tp,
+    fp,
+    fn,
+    sensitivity: tp + fn === 0 ? 1 : tp / (tp + fn),
+    ppv: tp + fp === 0 ? 1 : tp / (tp + fp),
+  };
 }

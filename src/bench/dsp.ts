@@ -1,6 +1,6 @@
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { sharedDataDir } from '../analysis/data-dir.js';
 import { cleaningSections, DEFAULT_CLEANING, EcgChain } from '../dsp/chain.js';
 import { SosCascade } from '../dsp/sos-cascade.js';
@@ -38,7 +38,12 @@ async function loadPhysical(path: string): Promise<{ x: Float64Array; rate: numb
 }
 
 /** Feeds `x` to `sink` in frames, repeatedly, for about `seconds`; returns samples per second. */
-function throughput(x: Float64Array, frame: number, seconds: number, sink: (f: Float64Array, n: number) => void): number {
+function throughput(
+  x: Float64Array,
+  frame: number,
+  seconds: number,
+  sink: (f: Float64Array, n: number) => void,
+): number {
   const buf = new Float64Array(frame);
   let samples = 0;
   const t0 = process.hrtime.bigint();
@@ -70,7 +75,9 @@ function forceGc(): void {
   gc();
 }
 
-export async function runDspBench(options: { seconds?: number; log?: (line: string) => void } = {}): Promise<DspBenchResult> {
+export async function runDspBench(
+  options: { seconds?: number; log?: (line: string) => void } = {},
+): Promise<DspBenchResult> {
   const seconds = options.seconds ?? 1.5;
   const log = options.log ?? (() => {});
   const dir = sharedDataDir();
@@ -82,19 +89,29 @@ export async function runDspBench(options: { seconds?: number; log?: (line: stri
   // The cleaning cascade alone runs at the model rate on already resampled data.
   const cascade = new SosCascade(cleaningSections(DEFAULT_CLEANING, 500));
   throughput(edf.x, frame, 0.3, (f, n) => cascade.process(f, 0, n)); // warm-up (JIT)
-  const cascadeRuns = [0, 1, 2].map(() => throughput(edf.x, frame, seconds, (f, n) => cascade.process(f, 0, n)));
+  const cascadeRuns = [0, 1, 2].map(() =>
+    throughput(edf.x, frame, seconds, (f, n) => cascade.process(f, 0, n)),
+  );
   const cascadeSamplesPerSecond = median(cascadeRuns);
-  log(`cascade (4 biquads, 500 Hz, ${frame}-sample frames): ${(cascadeSamplesPerSecond / 1e6).toFixed(1)} M samples/s`);
+  log(
+    `cascade (4 biquads, 500 Hz, ${frame}-sample frames): ${(cascadeSamplesPerSecond / 1e6).toFixed(1)} M samples/s`,
+  );
 
   const chainByInputRateHz: Record<string, number> = {};
-  for (const [name, rec] of [['mitdb/100', mit], ['drivedb/drive06', drive], ['eegmat/Subject00_1.edf', edf]] as const) {
+  for (const [name, rec] of [
+    ['mitdb/100', mit],
+    ['drivedb/drive06', drive],
+    ['eegmat/Subject00_1.edf', edf],
+  ] as const) {
     const runs: number[] = [];
     for (let r = 0; r < 3; r++) {
       const chain = new EcgChain({ inputRateHz: rec.rate, maxFrame: frame });
       runs.push(throughput(rec.x, frame, r === 0 ? 0.3 : seconds, (f, n) => chain.push(f, n)));
     }
     chainByInputRateHz[String(rec.rate)] = median(runs.slice(1));
-    log(`chain from ${rec.rate} Hz (${name}): ${(chainByInputRateHz[String(rec.rate)] / 1e6).toFixed(1)} M input samples/s`);
+    log(
+      `chain from ${rec.rate} Hz (${name}): ${(chainByInputRateHz[String(rec.rate)] / 1e6).toFixed(1)} M input samples/s`,
+    );
   }
 
   // Heap: 24 h of real ECG (mitdb 100 looped) through one chain, heap compared at 1 h and 24 h.
@@ -119,7 +136,9 @@ export async function runDspBench(options: { seconds?: number; log?: (line: stri
   }
   forceGc();
   const heapGrowth1hTo24hBytes = process.memoryUsage().heapUsed - heap1h;
-  log(`heap after 24 h of ECG (${windows} windows) minus after 1 h: ${(heapGrowth1hTo24hBytes / 1024).toFixed(1)} KiB`);
+  log(
+    `heap after 24 h of ECG (${windows} windows) minus after 1 h: ${(heapGrowth1hTo24hBytes / 1024).toFixed(1)} KiB`,
+  );
   return {
     frameSamples: frame,
     cascadeSamplesPerSecond,

@@ -8,8 +8,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { RecordError } from '../records/errors.js';
 import { recordKind } from '../records/open.js';
-import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
 import { openWfdb } from '../records/wfdb.js';
+import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
 import { ExitCode } from './exit-codes.js';
 
 const VERSION = '0.1.0';
@@ -71,8 +71,12 @@ async function analyzeCommand(record: string, opts: RecordOpts): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-async function peaksCommand(record: string, opts: RecordOpts & { reference: string; toleranceMs: number }): Promise<void> {
-  if (recordKind(record) !== 'wfdb') throw new RecordError(record, 'reference annotations need a WFDB record');
+async function peaksCommand(
+  record: string,
+  opts: RecordOpts & { reference: string; toleranceMs: number },
+): Promise<void> {
+  if (recordKind(record) !== 'wfdb')
+    throw new RecordError(record, 'reference annotations need a WFDB record');
   const config = await configFor(opts);
   const analysis = await analyzeRecord(record, {
     channel: opts.channel,
@@ -92,7 +96,9 @@ async function peaksCommand(record: string, opts: RecordOpts & { reference: stri
     .filter((t) => t >= from && t < to);
   const result = compareBeats(reference, analysis.beatTimesS, opts.toleranceMs / 1000);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ ...result, record, maxDecisionDelayS: analysis.maxDecisionDelayS })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...result, record, maxDecisionDelayS: analysis.maxDecisionDelayS })}\n`,
+    );
     return;
   }
   process.stdout.write(
@@ -125,14 +131,16 @@ export function buildProgram(): Command {
   recordOptions(
     program
       .command('analyze <record>')
-      .description('duration, beats, heart rate and window quality of a WFDB record (path without extension), .edf or .csv')
+      .description(
+        'duration, beats, heart rate and window quality of a WFDB record (path without extension), .edf or .csv',
+      )
       .option('--rate <hz>', 'sample rate of a .csv/.txt record', numberArg('--rate')),
   ).action(analyzeCommand);
 
   recordOptions(
     program
       .command('peaks <record>')
-      .description('compare detected R peaks with a WFDB record\'s reference beat annotations')
+      .description("compare detected R peaks with a WFDB record's reference beat annotations")
       .requiredOption('--reference <annotator>', 'annotation file extension, e.g. atr')
       .option('--tolerance-ms <ms>', 'match window', numberArg('--tolerance-ms'), 150),
   ).action(peaksCommand);

@@ -60,7 +60,8 @@ export function applyEnv(config: Record<string, unknown>, env: NodeJS.ProcessEnv
 /** Validates a plain object (defaults filled in place); throws ConfigError listing every problem. */
 export function validateConfig(raw: unknown, source: string): Config {
   const data = raw ?? {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(source, ['(top level): must be a mapping']);
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new ConfigError(source, ['(top level): must be a mapping']);
   if (!validate(data)) throw new ConfigError(source, (validate.errors ?? []).map(describe));
   const config = data as Config;
   if (config.quality.minHrBpm >= config.quality.maxHrBpm) {
@@ -70,7 +71,10 @@ export function validateConfig(raw: unknown, source: string): Config {
 }
 
 /** Loads YAML from `path` (or only defaults when undefined), applies env overrides, validates. */
-export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+export async function loadConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Config> {
   let raw: unknown = {};
   const source = path ?? '(defaults)';
   if (path !== undefined) {
@@ -78,19 +82,24 @@ export async function loadConfig(path: string | undefined, env: NodeJS.ProcessEn
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
-      throw new ConfigError(path, [`cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+      throw new ConfigError(path, [
+        `cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      ]);
     }
     try {
       raw = parseYaml(text) ?? {};
     } catch (err) {
       if (err instanceof YAMLParseError) {
         const at = err.linePos?.[0];
-        throw new ConfigError(path, [`YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${err.message.split('\n')[0]}`]);
+        throw new ConfigError(path, [
+          `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${err.message.split('\n')[0]}`,
+        ]);
       }
       throw err;
     }
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, ['(top level): must be a mapping']);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(source, ['(top level): must be a mapping']);
   applyEnv(raw as Record<string, unknown>, env);
   return validateConfig(raw, source);
 }

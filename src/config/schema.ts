@@ -1,4 +1,3 @@
-
 /** Daemon configuration. Every key has a default; see README "Configuration". */
 export interface Config {
   vehicleId: string;
@@ -72,7 +71,11 @@ export const configSchema = {
       default: {},
       required: [],
       properties: {
-        level: { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], default: 'info' },
+        level: {
+          type: 'string',
+          enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'],
+          default: 'info',
+        },
       },
     },
   },

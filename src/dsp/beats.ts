@@ -39,14 +39,30 @@ export interface HeartRateStats {
 }
 
 export function emptyHeartRate(): HeartRateStats {
-  return { beats: 0, meanBpm: Number.NaN, minBpm: Number.NaN, maxBpm: Number.NaN, rmssdMs: Number.NaN, sdnnMs: Number.NaN, longestPauseS: 0, rrRatio: 1 };
+  return {
+    beats: 0,
+    meanBpm: Number.NaN,
+    minBpm: Number.NaN,
+    maxBpm: Number.NaN,
+    rmssdMs: Number.NaN,
+    sdnnMs: Number.NaN,
+    longestPauseS: 0,
+    rrRatio: 1,
+  };
 }
 
 /**
  * Heart rate and HRV of the beats in [start, end); `horizon` (<= end) is how far beats are final.
  * Writes into `out` (no allocation).
  */
-export function heartRateIn(beats: BeatRing, start: number, end: number, horizon: number, rateHz: number, out: HeartRateStats): void {
+export function heartRateIn(
+  beats: BeatRing,
+  start: number,
+  end: number,
+  horizon: number,
+  rateHz: number,
+  out: HeartRateStats,
+): void {
   let n = 0;
   let prev = Number.NaN;
   let sumRr = 0;

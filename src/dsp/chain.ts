@@ -5,8 +5,8 @@ import type { QualityThresholds } from './quality.js';
 import { Resampler } from './resampler.js';
 import { RPeakDetector } from './rpeak-detector.js';
 import { SosCascade } from './sos-cascade.js';
-import { type EcgWindow, Windower } from './windower.js';
 import { DEFAULT_WINDOW_SPEC, type WindowSpec } from './window-spec.js';
+import { type EcgWindow, Windower } from './windower.js';
 
 export interface CleaningOptions {
   highpassHz: number;
@@ -68,7 +68,11 @@ export class EcgChain {
     const outMax = this.resampler.out.length;
     this.cascade = new SosCascade(cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs));
     this.clean = new Float64Array(outMax);
-    this.detector = new RPeakDetector({ sampleRateHz: fs, maxFrame: outMax, maxDelayS: options.maxDecisionDelayS ?? 0.5 });
+    this.detector = new RPeakDetector({
+      sampleRateHz: fs,
+      maxFrame: outMax,
+      maxDelayS: options.maxDecisionDelayS ?? 0.5,
+    });
     this.windower = new Windower(this.spec, this.beats, {
       maxFrame: outMax,
       decisionDelaySamples: this.detector.maxDelaySamples,

@@ -56,7 +56,8 @@ function bilinear({ z, p, k }: Zpk, fsHz: number): Zpk {
 const prewarp = (fHz: number, fsHz: number) => 2 * fsHz * Math.tan((Math.PI * fHz) / fsHz);
 
 function checkFreq(fHz: number, fsHz: number, what: string): void {
-  if (!(fHz > 0 && fHz < fsHz / 2)) throw new RangeError(`${what} ${fHz} Hz must lie between 0 and ${fsHz / 2} Hz`);
+  if (!(fHz > 0 && fHz < fsHz / 2))
+    throw new RangeError(`${what} ${fHz} Hz must lie between 0 and ${fsHz / 2} Hz`);
 }
 
 export function butterworthLowpass(order: number, cutoffHz: number, fsHz: number): Section[] {
@@ -168,7 +169,10 @@ export function groupDelayAt(sections: readonly Section[], fHz: number, fsHz: nu
     const z2 = mul(z1, z1);
     let h: C = [1, 0];
     for (const [b0, b1, b2, a1, a2] of sections) {
-      h = mul(h, div(add(add([b0, 0], scale(z1, b1)), scale(z2, b2)), add(add([1, 0], scale(z1, a1)), scale(z2, a2))));
+      h = mul(
+        h,
+        div(add(add([b0, 0], scale(z1, b1)), scale(z2, b2)), add(add([1, 0], scale(z1, a1)), scale(z2, a2))),
+      );
     }
     return Math.atan2(h[1], h[0]);
   };

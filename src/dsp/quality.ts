@@ -21,8 +21,15 @@ export const QualityReason = {
   BaselineWander: 2048,
 } as const;
 
-const HARD = QualityReason.Gap | QualityReason.LeadOff | QualityReason.Saturated | QualityReason.Flatline |
-  QualityReason.Artefact | QualityReason.TooFewBeats | QualityReason.HeartRateImplausible | QualityReason.LongPause;
+const HARD =
+  QualityReason.Gap |
+  QualityReason.LeadOff |
+  QualityReason.Saturated |
+  QualityReason.Flatline |
+  QualityReason.Artefact |
+  QualityReason.TooFewBeats |
+  QualityReason.HeartRateImplausible |
+  QualityReason.LongPause;
 
 export function reasonNames(mask: number): string[] {
   return Object.entries(QualityReason)
@@ -100,7 +107,11 @@ export function rateWindow(q: QualityInputs, t: QualityThresholds = DEFAULT_THRE
   return r;
 }
 
-export function classify(mask: number, q: QualityInputs, t: QualityThresholds = DEFAULT_THRESHOLDS): QualityClass {
+export function classify(
+  mask: number,
+  q: QualityInputs,
+  t: QualityThresholds = DEFAULT_THRESHOLDS,
+): QualityClass {
   if ((mask & HARD) !== 0 || q.kurtosis < t.minKurtosis || q.basSqi < t.minBasSqi) return 'unusable';
   return mask === 0 ? 'good' : 'acceptable';
 }

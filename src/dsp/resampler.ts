@@ -19,7 +19,8 @@ function gcd(a: number, b: number): number {
 /** Rates as a reduced integer ratio; non-integer rates (e.g. 15.5 Hz frames × 32) are scaled up first. */
 export function rateRatio(inHz: number, outHz: number): { up: number; down: number } {
   let scaleBy = 1;
-  while ((!Number.isInteger(inHz * scaleBy) || !Number.isInteger(outHz * scaleBy)) && scaleBy < 1e6) scaleBy *= 10;
+  while ((!Number.isInteger(inHz * scaleBy) || !Number.isInteger(outHz * scaleBy)) && scaleBy < 1e6)
+    scaleBy *= 10;
   const a = Math.round(inHz * scaleBy);
   const b = Math.round(outHz * scaleBy);
   const g = gcd(a, b);
@@ -38,7 +39,12 @@ function besselI0(x: number): number {
 }
 
 /** Kaiser-windowed low-pass prototype at `rateHz`, cutoff midway through the transition band. */
-export function designLowpassFir(passHz: number, stopHz: number, rateHz: number, attenuationDb: number): Float64Array {
+export function designLowpassFir(
+  passHz: number,
+  stopHz: number,
+  rateHz: number,
+  attenuationDb: number,
+): Float64Array {
   const dw = (2 * Math.PI * (stopHz - passHz)) / rateHz;
   const n = Math.ceil((attenuationDb - 7.95) / (2.285 * dw)) + 1;
   const beta =

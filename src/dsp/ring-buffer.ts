@@ -10,7 +10,8 @@ export class SampleRing {
   written = 0;
 
   constructor(capacity: number) {
-    if (!(capacity > 0 && Number.isInteger(capacity))) throw new RangeError('ring capacity must be a positive integer');
+    if (!(capacity > 0 && Number.isInteger(capacity)))
+      throw new RangeError('ring capacity must be a positive integer');
     this.capacity = capacity;
     this.values = new Float64Array(capacity);
     this.flags = new Uint8Array(capacity);
@@ -38,7 +39,9 @@ export class SampleRing {
    */
   copyOut(start: number, length: number, dst: Float32Array | Float64Array, dstOffset = 0): number {
     if (start < this.oldest || start + length > this.written) {
-      throw new RangeError(`ring range [${start}, ${start + length}) not held ([${this.oldest}, ${this.written}))`);
+      throw new RangeError(
+        `ring range [${start}, ${start + length}) not held ([${this.oldest}, ${this.written}))`,
+      );
     }
     const cap = this.capacity;
     let r = start % cap;

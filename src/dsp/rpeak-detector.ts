@@ -53,7 +53,6 @@ export class RPeakDetector {
   private noiseMean = 0;
   private rrMean: number;
   private threshold = 0;
-  private lastBeat = Number.NEGATIVE_INFINITY;
   private lastBeatMwiAt = Number.NEGATIVE_INFINITY;
   private lastQrsSlope = 0;
   // Search-back candidate: the largest sub-threshold peak since the last beat (+360 ms)
@@ -98,7 +97,6 @@ export class RPeakDetector {
 
   /** Resets after a gap in the signal: levels are kept, timing restarts. */
   restartTiming(): void {
-    this.lastBeat = Number.NEGATIVE_INFINITY;
     this.lastBeatMwiAt = Number.NEGATIVE_INFINITY;
     this.held = 0;
     this.sbPeak = 0;
@@ -129,7 +127,7 @@ export class RPeakDetector {
       this.mwiSum += sq - mwiRing[this.mwiPos];
       mwiRing[this.mwiPos] = sq;
       this.mwiPos = this.mwiPos + 1 === w150 ? 0 : this.mwiPos + 1;
-      const mwi = this.mwiSum > 0 ? this.mwiSum : 0;
+      const mwi = Math.max(this.mwiSum, 0); // the running sum can dip below 0 by rounding
       this.n = n + 1;
       this.step(mwi, n);
     }
@@ -160,7 +158,11 @@ export class RPeakDetector {
       this.held = 0;
       if (n >= this.learnUntil) this.classify(h, this.heldAt, n);
     }
-    if (n >= this.learnUntil && n - Math.max(this.lastBeatMwiAt, this.lastRelearn) > this.relearnAfter && this.recentMax > 0) {
+    if (
+      n >= this.learnUntil &&
+      n - Math.max(this.lastBeatMwiAt, this.lastRelearn) > this.relearnAfter &&
+      this.recentMax > 0
+    ) {
       this.qrsPeaks.fill(this.recentMax * 0.5);
       this.qrsMean = this.recentMax * 0.5;
       this.noisePeaks.fill(Math.min(this.noiseMean, this.recentMax * 0.125));
@@ -251,7 +253,6 @@ export class RPeakDetector {
     this.sbPeak = 0;
     this.recentMax = 0;
     const r = this.locateR(at);
-    this.lastBeat = r;
     this.onBeat(r, now);
   }
 

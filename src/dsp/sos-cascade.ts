@@ -13,7 +13,9 @@ export class SosCascade {
     this.sectionCount = sections.length;
     this.coef = new Float64Array(sections.length * 5);
     this.state = new Float64Array(sections.length * 2);
-    sections.forEach((s, i) => this.coef.set(s, i * 5));
+    sections.forEach((s, i) => {
+      this.coef.set(s, i * 5);
+    });
   }
 
   /** Sets the state to the steady state for a constant input `x0` (avoids a start-up step transient). */
@@ -21,7 +23,13 @@ export class SosCascade {
     let u = x0;
     for (let s = 0; s < this.sectionCount; s++) {
       const c = s * 5;
-      const [b0, b1, b2, a1, a2] = [this.coef[c], this.coef[c + 1], this.coef[c + 2], this.coef[c + 3], this.coef[c + 4]];
+      const [b0, b1, b2, a1, a2] = [
+        this.coef[c],
+        this.coef[c + 1],
+        this.coef[c + 2],
+        this.coef[c + 3],
+        this.coef[c + 4],
+      ];
       const y = (u * (b0 + b1 + b2)) / (1 + a1 + a2);
       this.state[2 * s] = y - b0 * u;
       this.state[2 * s + 1] = b2 * u - a2 * y;

@@ -1,7 +1,14 @@
 import { type BeatRing, emptyHeartRate, type HeartRateStats, heartRateIn } from './beats.js';
 import { butterworthLowpass } from './filter-design.js';
 import { SampleFlag } from './flags.js';
-import { classify, DEFAULT_THRESHOLDS, type QualityClass, type QualityInputs, type QualityThresholds, rateWindow } from './quality.js';
+import {
+  classify,
+  DEFAULT_THRESHOLDS,
+  type QualityClass,
+  type QualityInputs,
+  type QualityThresholds,
+  rateWindow,
+} from './quality.js';
 import { SampleRing } from './ring-buffer.js';
 import type { WindowSpec } from './window-spec.js';
 
@@ -78,7 +85,11 @@ export class Windower {
   private readonly beats: BeatRing;
   private readonly decisionDelaySamples: number;
 
-  constructor(spec: WindowSpec, beats: BeatRing, options: { maxFrame: number; decisionDelaySamples: number; thresholds?: QualityThresholds }) {
+  constructor(
+    spec: WindowSpec,
+    beats: BeatRing,
+    options: { maxFrame: number; decisionDelaySamples: number; thresholds?: QualityThresholds },
+  ) {
     if (spec.hopSamples > spec.windowSamples) throw new RangeError('hop must not exceed the window');
     this.spec = spec;
     this.beats = beats;
@@ -99,7 +110,20 @@ export class Windower {
       samples: new Float32Array(spec.windowSamples),
       quality: 'unusable',
       reasons: 0,
-      sqi: { gap: false, leadOffFraction: 0, saturatedFraction: 0, flatFraction: 0, swingMv: 0, beats: 0, meanHrBpm: 0, longestPauseS: 0, rrRatio: 1, kurtosis: 0, pSqi: 0, basSqi: 0 },
+      sqi: {
+        gap: false,
+        leadOffFraction: 0,
+        saturatedFraction: 0,
+        flatFraction: 0,
+        swingMv: 0,
+        beats: 0,
+        meanHrBpm: 0,
+        longestPauseS: 0,
+        rrRatio: 1,
+        kurtosis: 0,
+        pSqi: 0,
+        basSqi: 0,
+      },
       heartRate: emptyHeartRate(),
       ingressNs: 0n,
     };
@@ -113,7 +137,14 @@ export class Windower {
   }
 
   /** Adds `length` samples: raw (resampled, unfiltered), clean (filtered), band (QRS band) and flags. */
-  process(raw: Float64Array, clean: Float64Array, band: Float64Array, flags: Uint8Array, length: number, ingressNs: bigint): void {
+  process(
+    raw: Float64Array,
+    clean: Float64Array,
+    band: Float64Array,
+    flags: Uint8Array,
+    length: number,
+    ingressNs: bigint,
+  ): void {
     this.ring.push(clean, flags, 0, length);
     const st = this.stats;
     const bc = this.baseCoef;
@@ -182,15 +213,40 @@ export class Windower {
     const st = this.stats;
     const end = this.index;
     const start = end - this.spec.windowSamples;
-    let n = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, r1 = 0, r2 = 0, b1 = 0, b2 = 0, bn = 0, q2 = 0;
-    let flat = 0, sat = 0, lead = 0, gap = 0;
+    let n = 0,
+      c1 = 0,
+      c2 = 0,
+      c3 = 0,
+      c4 = 0,
+      r1 = 0,
+      r2 = 0,
+      b1 = 0,
+      b2 = 0,
+      bn = 0,
+      q2 = 0;
+    let flat = 0,
+      sat = 0,
+      lead = 0,
+      gap = 0;
     let cmin = Number.POSITIVE_INFINITY;
     let cmax = Number.NEGATIVE_INFINITY;
     for (let b = 0; b < this.blocksPerWindow; b++) {
       const o = b * FIELDS;
-      n += st[o + N]; c1 += st[o + C1]; c2 += st[o + C2]; c3 += st[o + C3]; c4 += st[o + C4];
-      r1 += st[o + R1]; r2 += st[o + R2]; b1 += st[o + B1]; b2 += st[o + B2]; bn += st[o + BN]; q2 += st[o + Q2];
-      flat += st[o + FLAT]; sat += st[o + SAT]; lead += st[o + LEAD]; gap += st[o + GAP];
+      n += st[o + N];
+      c1 += st[o + C1];
+      c2 += st[o + C2];
+      c3 += st[o + C3];
+      c4 += st[o + C4];
+      r1 += st[o + R1];
+      r2 += st[o + R2];
+      b1 += st[o + B1];
+      b2 += st[o + B2];
+      bn += st[o + BN];
+      q2 += st[o + Q2];
+      flat += st[o + FLAT];
+      sat += st[o + SAT];
+      lead += st[o + LEAD];
+      gap += st[o + GAP];
       if (st[o + CMIN] < cmin) cmin = st[o + CMIN];
       if (st[o + CMAX] > cmax) cmax = st[o + CMAX];
     }

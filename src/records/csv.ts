@@ -18,24 +18,37 @@ export interface CsvOptions {
  * Streamed line by line: the file is never held in memory.
  */
 export async function openCsv(path: string, options: CsvOptions): Promise<ChannelReader> {
-  if (!(options.sampleRateHz > 0)) throw new RecordError(path, 'a text record needs a sample rate (--rate HZ)');
+  if (!(options.sampleRateHz > 0))
+    throw new RecordError(path, 'a text record needs a sample rate (--rate HZ)');
   try {
     await access(path);
   } catch (err) {
-    throw new RecordError(path, `cannot open text record (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new RecordError(
+      path,
+      `cannot open text record (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
   const first = await firstLine(path);
-  const delimiter = first.includes(',') ? ',' : first.includes(';') ? ';' : first.includes('\t') ? '\t' : null;
+  const delimiter = first.includes(',')
+    ? ','
+    : first.includes(';')
+      ? ';'
+      : first.includes('\t')
+        ? '\t'
+        : null;
   const cells = delimiter ? first.split(delimiter).map((c) => c.trim()) : [first.trim()];
   const hasHeader = cells.some((c) => c !== '' && !Number.isFinite(Number(c)));
   let column = 0;
   if (options.channel !== undefined) {
-    if (typeof options.channel === 'number' || /^\d+$/.test(options.channel)) column = Number(options.channel);
+    if (typeof options.channel === 'number' || /^\d+$/.test(options.channel))
+      column = Number(options.channel);
     else {
       column = hasHeader ? cells.indexOf(options.channel) : -1;
-      if (column < 0) throw new RecordError(path, `no column named "${options.channel}" (columns: ${cells.join(', ')})`);
+      if (column < 0)
+        throw new RecordError(path, `no column named "${options.channel}" (columns: ${cells.join(', ')})`);
     }
-    if (column >= cells.length) throw new RecordError(path, `column ${column} does not exist (${cells.length} columns)`);
+    if (column >= cells.length)
+      throw new RecordError(path, `column ${column} does not exist (${cells.length} columns)`);
   }
   const label = hasHeader ? cells[column] : `column ${column}`;
   const rate = options.sampleRateHz;
@@ -62,7 +75,10 @@ export async function openCsv(path: string, options: CsvOptions): Promise<Channe
       let start = from;
       let lineNo = 0;
       let byteOffset = 0;
-      const lines = createInterface({ input: createReadStream(path, { encoding: 'latin1' }), crlfDelay: Number.POSITIVE_INFINITY });
+      const lines = createInterface({
+        input: createReadStream(path, { encoding: 'latin1' }),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      });
       for await (const line of lines) {
         lineNo++;
         const lineStart = byteOffset;
@@ -77,7 +93,11 @@ export async function openCsv(path: string, options: CsvOptions): Promise<Channe
         const text = delimiter ? line.split(delimiter)[column] : line;
         const v = text === undefined ? Number.NaN : Number(text.trim());
         if (text === undefined || text.trim() === '' || !Number.isFinite(v)) {
-          throw new RecordError(path, `line ${lineNo}: not a number in column ${column}: "${line.slice(0, 40)}"`, lineStart);
+          throw new RecordError(
+            path,
+            `line ${lineNo}: not a number in column ${column}: "${line.slice(0, 40)}"`,
+            lineStart,
+          );
         }
         buf[n++] = v;
         index++;

@@ -41,13 +41,17 @@ export interface EdfFile {
 const ANNOTATION_LABEL = 'EDF Annotations';
 
 function field(buf: Buffer, start: number, len: number): string {
-  return buf.subarray(start, start + len).toString('latin1').trim();
+  return buf
+    .subarray(start, start + len)
+    .toString('latin1')
+    .trim();
 }
 
 function numField(path: string, buf: Buffer, start: number, len: number, what: string): number {
   const text = field(buf, start, len);
   const v = Number(text);
-  if (text === '' || !Number.isFinite(v)) throw new RecordError(path, `EDF header field ${what} is not a number: "${text}"`, start);
+  if (text === '' || !Number.isFinite(v))
+    throw new RecordError(path, `EDF header field ${what} is not a number: "${text}"`, start);
   return v;
 }
 
@@ -119,7 +123,10 @@ export async function openEdf(path: string): Promise<EdfFile> {
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    throw new RecordError(path, `cannot open EDF file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new RecordError(
+      path,
+      `cannot open EDF file (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
   let header: EdfHeader;
   try {
@@ -138,14 +145,20 @@ export async function openEdf(path: string): Promise<EdfFile> {
     if (typeof selector === 'number' || /^\d+$/.test(selector)) {
       const i = Number(selector);
       if (i < 0 || i >= header.signals.length) {
-        throw new RecordError(path, `channel ${i} does not exist (file has ${header.signals.length} signals)`);
+        throw new RecordError(
+          path,
+          `channel ${i} does not exist (file has ${header.signals.length} signals)`,
+        );
       }
       return i;
     }
     let i = header.signals.findIndex((s) => s.label === selector);
     if (i < 0) i = header.signals.findIndex((s) => s.label.toLowerCase() === selector.toLowerCase());
     if (i < 0) {
-      throw new RecordError(path, `no channel named "${selector}" (channels: ${header.signals.map((s) => s.label).join(', ')})`);
+      throw new RecordError(
+        path,
+        `no channel named "${selector}" (channels: ${header.signals.map((s) => s.label).join(', ')})`,
+      );
     }
     return i;
   };
@@ -164,7 +177,12 @@ export async function openEdf(path: string): Promise<EdfFile> {
   };
 }
 
-function edfChannelReader(path: string, header: EdfHeader, recordBytes: number, index: number): ChannelReader {
+function edfChannelReader(
+  path: string,
+  header: EdfHeader,
+  recordBytes: number,
+  index: number,
+): ChannelReader {
   const sig = header.signals[index];
   const spr = sig.samplesPerRecord;
   const mv = toMillivolts(sig.physicalDimension);

@@ -24,10 +24,14 @@ export function recordKind(path: string): RecordKind {
 export async function openChannel(path: string, options: OpenOptions = {}): Promise<ChannelReader> {
   const kind = recordKind(path);
   if (kind === 'edf') return (await openEdf(path)).channel(options.channel ?? 0);
-  if (kind === 'csv') return openCsv(path, { sampleRateHz: options.sampleRateHz ?? 0, channel: options.channel });
+  if (kind === 'csv')
+    return openCsv(path, { sampleRateHz: options.sampleRateHz ?? 0, channel: options.channel });
   const base = path.replace(/\.(hea|dat)$/, '');
   if (!existsSync(`${base}.hea`)) {
-    throw new RecordError(path, 'no such record (WFDB records are named without extension, e.g. mitdb/100; EDF and CSV by file)');
+    throw new RecordError(
+      path,
+      'no such record (WFDB records are named without extension, e.g. mitdb/100; EDF and CSV by file)',
+    );
   }
   return (await openWfdb(base)).channel(options.channel ?? 0);
 }

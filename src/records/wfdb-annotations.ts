@@ -22,10 +22,46 @@ const AUX = 63;
 
 /** Mnemonics of the standard annotation codes (WFDB ecgcodes.h). */
 const SYMBOLS: Record<number, string> = {
-  0: ' ', 1: 'N', 2: 'L', 3: 'R', 4: 'a', 5: 'V', 6: 'F', 7: 'J', 8: 'A', 9: 'S', 10: 'E', 11: 'j', 12: '/',
-  13: 'Q', 14: '~', 16: '|', 18: 's', 19: 'T', 20: '*', 21: 'D', 22: '"', 23: '=', 24: 'p', 25: 'B', 26: '^',
-  27: 't', 28: '+', 29: 'u', 30: '?', 31: '!', 32: '[', 33: ']', 34: 'e', 35: 'n', 36: '@', 37: 'x', 38: 'f',
-  39: '(', 40: ')', 41: 'r',
+  0: ' ',
+  1: 'N',
+  2: 'L',
+  3: 'R',
+  4: 'a',
+  5: 'V',
+  6: 'F',
+  7: 'J',
+  8: 'A',
+  9: 'S',
+  10: 'E',
+  11: 'j',
+  12: '/',
+  13: 'Q',
+  14: '~',
+  16: '|',
+  18: 's',
+  19: 'T',
+  20: '*',
+  21: 'D',
+  22: '"',
+  23: '=',
+  24: 'p',
+  25: 'B',
+  26: '^',
+  27: 't',
+  28: '+',
+  29: 'u',
+  30: '?',
+  31: '!',
+  32: '[',
+  33: ']',
+  34: 'e',
+  35: 'n',
+  36: '@',
+  37: 'x',
+  38: 'f',
+  39: '(',
+  40: ')',
+  41: 'r',
 };
 
 /** Codes that mark a QRS complex (WFDB's isqrs): the beats a detector is scored against. */
@@ -73,7 +109,10 @@ export function parseAnnotations(buf: Buffer, file: string): Annotation[] {
       case AUX: {
         const len = interval;
         if (pos + len > buf.length) throw new RecordError(file, `truncated AUX string of ${len} bytes`, pos);
-        const text = buf.subarray(pos, pos + len).toString('latin1').replace(/\0+$/, '');
+        const text = buf
+          .subarray(pos, pos + len)
+          .toString('latin1')
+          .replace(/\0+$/, '');
         if (current) current.aux = text;
         pos += len + (len & 1);
         break;
@@ -81,7 +120,15 @@ export function parseAnnotations(buf: Buffer, file: string): Annotation[] {
       default: {
         if (code > 49) throw new RecordError(file, `unknown annotation code ${code}`, pos - 2);
         time += interval;
-        current = { sample: time, code, symbol: SYMBOLS[code] ?? '?', subtype: 0, channel: chan, num, aux: null };
+        current = {
+          sample: time,
+          code,
+          symbol: SYMBOLS[code] ?? '?',
+          subtype: 0,
+          channel: chan,
+          num,
+          aux: null,
+        };
         out.push(current);
       }
     }
@@ -98,7 +145,10 @@ export async function readAnnotations(recordPath: string, annotator: string): Pr
   try {
     buf = await readFile(file);
   } catch (err) {
-    throw new RecordError(file, `cannot read annotations (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new RecordError(
+      file,
+      `cannot read annotations (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
   return parseAnnotations(buf, file);
 }

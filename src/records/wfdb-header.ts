@@ -85,7 +85,8 @@ function parseSignalLine(line: string, file: string, index: number): WfdbSignal 
   const fm = FORMAT_RE.exec(f[1] ?? '');
   if (!fm) throw new RecordError(file, `${where}: bad format field "${f[1] ?? ''}"`);
   const format = Number(fm[1]);
-  if (!SUPPORTED_FORMATS.has(format)) throw new RecordError(file, `${where}: unsupported WFDB format ${format}`);
+  if (!SUPPORTED_FORMATS.has(format))
+    throw new RecordError(file, `${where}: unsupported WFDB format ${format}`);
   let gain = DEFAULT_GAIN;
   let baseline: number | null = null;
   let units = 'mV';

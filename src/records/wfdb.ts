@@ -38,7 +38,10 @@ export async function openWfdb(recordPath: string): Promise<WfdbRecord> {
   try {
     text = await readFile(headerFile, 'latin1');
   } catch (err) {
-    throw new RecordError(headerFile, `cannot read header (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new RecordError(
+      headerFile,
+      `cannot read header (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
   const header = parseWfdbHeader(text, headerFile, dirname(path));
   const layouts = layoutFiles(header);
@@ -79,14 +82,18 @@ async function fileSize(path: string): Promise<number> {
   try {
     return (await stat(path)).size;
   } catch (err) {
-    throw new RecordError(path, `cannot open signal file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new RecordError(
+      path,
+      `cannot open signal file (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
 }
 
 function layoutFiles(header: WfdbHeader): Map<string, FileLayout> {
   const layouts = new Map<string, FileLayout>();
   header.signals.forEach((s, i) => {
-    if (s.skew !== 0) throw new RecordError(join(header.directory, s.fileName), `signal ${i}: skew is not supported`);
+    if (s.skew !== 0)
+      throw new RecordError(join(header.directory, s.fileName), `signal ${i}: skew is not supported`);
     let layout = layouts.get(s.fileName);
     if (!layout) {
       layout = {
@@ -98,7 +105,10 @@ function layoutFiles(header: WfdbHeader): Map<string, FileLayout> {
       };
       layouts.set(s.fileName, layout);
     } else if (layout.format !== s.format) {
-      throw new RecordError(layout.path, `signals in one file use different formats (${layout.format}, ${s.format})`);
+      throw new RecordError(
+        layout.path,
+        `signals in one file use different formats (${layout.format}, ${s.format})`,
+      );
     }
     layout.offsetInFrame.set(i, layout.frameSamples);
     layout.frameSamples += s.samplesPerFrame;
@@ -110,7 +120,10 @@ function resolveChannel(header: WfdbHeader, file: string, selector: number | str
   if (typeof selector === 'number' || /^\d+$/.test(selector)) {
     const i = Number(selector);
     if (i < 0 || i >= header.signals.length) {
-      throw new RecordError(file, `channel ${i} does not exist (record has ${header.signals.length} signals)`);
+      throw new RecordError(
+        file,
+        `channel ${i} does not exist (record has ${header.signals.length} signals)`,
+      );
     }
     return i;
   }
@@ -166,7 +179,13 @@ function makeChannelReader(
       const from = Math.max(0, Math.min(total, Math.floor(range.fromSample ?? 0)));
       const to = Math.max(from, Math.min(total, Math.floor(range.toSample ?? total)));
       const wanted = range.chunkSamples ?? 65536;
-      for await (const { frameStart, samples } of readFrames(layout, frameCount, Math.floor(from / spf), Math.ceil(to / spf), Math.max(2, Math.ceil(wanted / spf)))) {
+      for await (const { frameStart, samples } of readFrames(
+        layout,
+        frameCount,
+        Math.floor(from / spf),
+        Math.ceil(to / spf),
+        Math.max(2, Math.ceil(wanted / spf)),
+      )) {
         const nFrames = samples.length / layout.frameSamples;
         const first = frameStart * spf;
         const lo = Math.max(from, first);
@@ -216,9 +235,14 @@ async function* readFrames(
       const { bytesRead } = await fh.read(buf, 0, byteLen, byteStart);
       if (bytesRead < byteLen) {
         // Only a record whose last 212 pair is half-filled may end mid-pair.
-        const fullOk = layout.format === 212 && sampleCount % 2 === 1 && bytesRead >= Math.floor(sampleCount * bps);
+        const fullOk =
+          layout.format === 212 && sampleCount % 2 === 1 && bytesRead >= Math.floor(sampleCount * bps);
         if (!fullOk) {
-          throw new RecordError(layout.path, `truncated: expected ${byteLen} bytes, file ends`, byteStart + bytesRead);
+          throw new RecordError(
+            layout.path,
+            `truncated: expected ${byteLen} bytes, file ends`,
+            byteStart + bytesRead,
+          );
         }
       }
       const samples = new Int32Array(sampleCount);

@@ -1,0 +1,62 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { rec } from './fixtures/helpers.js';
+
+// The built command, as users run it (npm test builds first).
+const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+
+t.test('analyze --json on a WFDB record', async (t) => {
+  const r = cli('analyze', rec('mitdb', '100'), '--from', '0', '--to', '300', '--json');
+  t.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  t.equal(s.sampleRateHz, 360);
+  t.ok(Math.abs(s.durationS - 300) < 0.01);
+  t.ok(s.beats > 350 && s.beats < 390, `${s.beats} beats in 5 min`);
+  t.ok(s.heartRateBpm.mean > 65 && s.heartRateBpm.mean < 85);
+  t.equal(s.windows.good + s.windows.acceptable + s.windows.unusable, s.windows.total);
+});
+
+t.test('analyze an EDF channel by name, and a CSV with a rate', async (t) => {
+  const r = cli('analyze', rec('eegmat', 'Subject00_1.edf'), '--channel', 'ECG ECG', '--json');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(JSON.parse(r.stdout).channel, 'ECG ECG');
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-cli-'));
+  const csv = join(dir, 'x.csv');
+  // 20 s of a spiky 1.2 Hz wave, one value per line
+  await writeFile(
+    csv,
+    Array.from({ length: 5000 }, (_, i) => (i % 208 < 8 ? 1.5 : 0) + 0.01 * Math.sin(i)).join('\n'),
+  );
+  const c = cli('analyze', csv, '--rate', '250', '--json');
+  t.equal(c.status, 0, c.stderr);
+  t.equal(JSON.parse(c.stdout).durationS, 20);
+});
+
+t.test('peaks --json against the reference annotator', async (t) => {
+  const r = cli('peaks', rec('mitdb', '119'), '--reference', 'atr', '--to', '600', '--json');
+  t.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  for (const k of ['tp', 'fp', 'fn', 'sensitivity', 'ppv']) t.type(s[k], 'number', k);
+  t.ok(s.sensitivity > 0.99 && s.ppv > 0.99);
+});
+
+t.test('user errors: one line, documented exit code, no stack trace', async (t) => {
+  const missing = cli('analyze', '/nonexistent/rec');
+  t.equal(missing.status, 4);
+  t.match(missing.stderr, /^ecg-emotiond: \/nonexistent\/rec: no such record/);
+  t.equal(missing.stderr.trim().split('\n').length, 1);
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-cli-'));
+  await writeFile(join(dir, 'bad.yaml'), 'dsp: {notchHz: 55, lowpassHz: -1}\n');
+  const bad = cli('analyze', rec('mitdb', '100'), '--config', join(dir, 'bad.yaml'));
+  t.equal(bad.status, 3);
+  t.match(bad.stderr, /dsp\.lowpassHz: must be >= 20; dsp\.notchHz: must be one of/);
+  t.notMatch(bad.stderr, /at .*\.js:\d+/);
+  const usage = cli('peaks', rec('mitdb', '100'));
+  t.equal(usage.status, 2);
+  t.match(usage.stderr, /--reference/);
+});

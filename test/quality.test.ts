@@ -1,0 +1,119 @@
+import t from 'tap';
+import { analyzeRecord } from '../src/analysis/analyze-record.js';
+import { BeatRing, emptyHeartRate, heartRateIn } from '../src/dsp/beats.js';
+import { EcgChain } from '../src/dsp/chain.js';
+import { SampleFlag } from '../src/dsp/flags.js';
+import { SampleRing } from '../src/dsp/ring-buffer.js';
+import { openChannel } from '../src/records/open.js';
+import { rec } from './fixtures/helpers.js';
+
+const usableShare = (ws: { quality: string }[]) =>
+  ws.filter((w) => w.quality !== 'unusable').length / ws.length;
+
+t.test('drive05: every window overlapping the saturated span (31.35-36.33 min) is unusable', async (t) => {
+  const a = await analyzeRecord(rec('drivedb', 'drive05'), { fromS: 30 * 60, toS: 38 * 60 });
+  const span = a.windows.filter((w) => w.endS > 31.354 * 60 && w.startS < 36.334 * 60);
+  t.ok(span.length > 230, `${span.length} windows overlap the span`);
+  const bad = span.filter((w) => w.quality !== 'unusable');
+  t.equal(bad.length, 0, `not unusable: ${JSON.stringify(bad.slice(0, 3))}`);
+  const outside = a.windows.filter((w) => w.endS < 31.3 * 60 || w.startS > 36.4 * 60);
+  t.ok(usableShare(outside) > 0.8, 'the ECG around the span is usable again');
+});
+
+for (const name of ['mitdb/100', 'drivedb/drive06']) {
+  t.test(`${name}: at least 95 % of windows good or acceptable`, async (t) => {
+    const a = await analyzeRecord(rec(...name.split('/')));
+    t.ok(a.windows.length > 1000);
+    const share = usableShare(a.windows);
+    t.ok(share >= 0.95, `usable share ${(100 * share).toFixed(2)} %`);
+  });
+}
+
+async function feedWithFault(fault: 'gap' | 'leadOff') {
+  const reader = await openChannel(rec('mitdb', '100'));
+  const chain = new EcgChain({ inputRateHz: 360, maxFrame: 20 });
+  const windows: { start: number; end: number; quality: string }[] = [];
+  chain.onWindow = (w) =>
+    windows.push({ start: w.startIndex / 500, end: w.endIndex / 500, quality: w.quality });
+  const faultAt = 60 * 360; // one minute in
+  const x = new Float64Array(20);
+  const flags = new Uint8Array(20);
+  for await (const c of reader.chunks({ toSample: 120 * 360 })) {
+    for (let i = 0; i < c.physical.length; i += 20) {
+      const s = c.startSample + i;
+      if (fault === 'gap' && s === faultAt) {
+        i += 360; // a second of samples never arrives
+        chain.markGap();
+      }
+      const n = Math.min(20, c.physical.length - i);
+      for (let k = 0; k < n; k++) {
+        x[k] = c.physical[i + k];
+        flags[k] = fault === 'leadOff' && s + k >= faultAt && s + k < faultAt + 36 ? SampleFlag.LeadOff : 0;
+      }
+      if (n > 0) chain.push(x, n, flags);
+    }
+  }
+  return windows;
+}
+
+t.test('a window that spans a gap is never usable; windows after it recover', async (t) => {
+  const windows = await feedWithFault('gap');
+  const across = windows.filter((w) => w.start < 60 && w.end > 60);
+  t.ok(across.length >= 3, 'windows span the gap');
+  t.ok(across.every((w) => w.quality === 'unusable'));
+  t.ok(usableShare(windows.filter((w) => w.start > 62)) > 0.9);
+});
+
+t.test('device lead-off flags make windows unusable', async (t) => {
+  const windows = await feedWithFault('leadOff');
+  const hit = windows.filter((w) => w.start < 60.1 && w.end > 60);
+  t.ok(hit.length >= 3);
+  t.ok(hit.every((w) => w.quality === 'unusable'));
+  t.ok(usableShare(windows.filter((w) => w.end < 59.9)) > 0.9);
+});
+
+t.test('windows: length, hop and z-score normalisation from the spec', async (t) => {
+  const reader = await openChannel(rec('mitdb', '100'));
+  const chain = new EcgChain({
+    inputRateHz: 360,
+    spec: { sampleRateHz: 500, windowSamples: 2500, hopSamples: 625, normalization: 'zscore' },
+  });
+  const starts: number[] = [];
+  let stats = { mean: 1, sd: 0 };
+  chain.onWindow = (w) => {
+    starts.push(w.startIndex);
+    t.equal(w.endIndex - w.startIndex, 2500);
+    const s = w.samples;
+    const mean = s.reduce((a, v) => a + v, 0) / s.length;
+    stats = { mean, sd: Math.sqrt(s.reduce((a, v) => a + (v - mean) ** 2, 0) / s.length) };
+  };
+  for await (const c of reader.chunks({ toSample: 30 * 360 })) chain.push(c.physical, c.physical.length);
+  t.ok(starts.length >= 18);
+  t.ok(
+    starts.slice(1).every((s, i) => s - starts[i] === 625),
+    'hop 625 samples (75 % overlap)',
+  );
+  t.ok(Math.abs(stats.mean) < 1e-4 && Math.abs(stats.sd - 1) < 1e-3, 'z-scored');
+});
+
+t.test('heart rate, RMSSD and SDNN of known beats', async (t) => {
+  const beats = new BeatRing(8);
+  for (const b of [0, 500, 1000, 1600, 2100, 2600, 3100, 3600, 4100, 4600]) beats.push(b); // ring keeps the last 8
+  const out = emptyHeartRate();
+  heartRateIn(beats, 1000, 4700, 4700, 500, out);
+  // RR: 1.2, 1, 1, 1, 1, 1, 1 s
+  t.equal(out.beats, 8);
+  t.ok(Math.abs(out.meanBpm - 60 / (7.2 / 7)) < 1e-9);
+  t.ok(Math.abs(out.rmssdMs - 1000 * Math.sqrt(0.04 / 6)) < 1e-9);
+  t.ok(Math.abs(out.rrRatio - 1.2) < 1e-12);
+});
+
+t.test('ring buffer keeps the newest samples and refuses ranges it no longer holds', async (t) => {
+  const ring = new SampleRing(8);
+  ring.push(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), null, 0, 10);
+  const dst = new Float64Array(3);
+  ring.copyOut(7, 3, dst);
+  t.same(Array.from(dst), [8, 9, 10]);
+  t.throws(() => ring.copyOut(1, 3, dst), RangeError);
+  t.throws(() => ring.copyOut(9, 3, dst), RangeError);
+});
