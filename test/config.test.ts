@@ -64,3 +64,9 @@ t.test('cross-field check', async (t) => {
   const file = await write('quality:\n  minHrBpm: 100\n  maxHrBpm: 100\n');
   await t.rejects(loadConfig(file, {}), { message: /minHrBpm: must be below quality\.maxHrBpm/ });
 });
+
+t.test('the shipped example config is valid and equals the defaults', async (t) => {
+  const { PROJECT_ROOT } = await import('../src/analysis/data-dir.js');
+  const c = await loadConfig(join(PROJECT_ROOT, 'systemd', 'ecg-emotiond.example.yaml'), {});
+  t.same(c, defaultConfig());
+});
