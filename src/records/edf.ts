@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { selectChannel } from './channel-select.js';
 import { RecordError } from './errors.js';
 import type { ChannelInfo, ChannelReader, Chunk, ReadRange } from './types.js';
 import { toMillivolts } from './types.js';
@@ -141,27 +142,9 @@ export async function openEdf(path: string): Promise<EdfFile> {
     await fh.close();
   }
   const recordBytes = header.signals.reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
-  const resolveChannel = (selector: number | string): number => {
-    if (typeof selector === 'number' || /^\d+$/.test(selector)) {
-      const i = Number(selector);
-      if (i < 0 || i >= header.signals.length) {
-        throw new RecordError(
-          path,
-          `channel ${i} does not exist (file has ${header.signals.length} signals)`,
-        );
-      }
-      return i;
-    }
-    let i = header.signals.findIndex((s) => s.label === selector);
-    if (i < 0) i = header.signals.findIndex((s) => s.label.toLowerCase() === selector.toLowerCase());
-    if (i < 0) {
-      throw new RecordError(
-        path,
-        `no channel named "${selector}" (channels: ${header.signals.map((s) => s.label).join(', ')})`,
-      );
-    }
-    return i;
-  };
+  const labels = header.signals.map((s) => s.label);
+  const resolveChannel = (selector: number | string): number => selectChannel(labels, path, selector);
+
   return {
     path,
     header,

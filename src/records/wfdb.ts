@@ -1,5 +1,6 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { selectChannel } from './channel-select.js';
 import { RecordError } from './errors.js';
 import type { ChannelInfo, ChannelReader, Chunk, ReadRange } from './types.js';
 import { toMillivolts } from './types.js';
@@ -63,13 +64,14 @@ export async function openWfdb(recordPath: string): Promise<WfdbRecord> {
     frameCount = Math.min(frameCount, framesInFile);
   }
   if (!Number.isFinite(frameCount)) frameCount = 0;
+  const labels = header.signals.map((s) => s.description);
   const record: WfdbRecord = {
     header,
     path,
     frameCount,
-    resolveChannel: (selector) => resolveChannel(header, headerFile, selector),
+    resolveChannel: (selector) => selectChannel(labels, headerFile, selector),
     channel: (selector) => {
-      const index = resolveChannel(header, headerFile, selector);
+      const index = selectChannel(labels, headerFile, selector);
       const layout = layouts.get(header.signals[index].fileName);
       if (!layout) throw new RecordError(headerFile, `signal ${index} has no data file`);
       return makeChannelReader(path, header, layout, index, frameCount);
@@ -114,26 +116,6 @@ function layoutFiles(header: WfdbHeader): Map<string, FileLayout> {
     layout.frameSamples += s.samplesPerFrame;
   });
   return layouts;
-}
-
-function resolveChannel(header: WfdbHeader, file: string, selector: number | string): number {
-  if (typeof selector === 'number' || /^\d+$/.test(selector)) {
-    const i = Number(selector);
-    if (i < 0 || i >= header.signals.length) {
-      throw new RecordError(
-        file,
-        `channel ${i} does not exist (record has ${header.signals.length} signals)`,
-      );
-    }
-    return i;
-  }
-  let i = header.signals.findIndex((s) => s.description === selector);
-  if (i < 0) i = header.signals.findIndex((s) => s.description.toLowerCase() === selector.toLowerCase());
-  if (i < 0) {
-    const names = header.signals.map((s) => s.description).join(', ');
-    throw new RecordError(file, `no channel named "${selector}" (channels: ${names})`);
-  }
-  return i;
 }
 
 /** Digital range of a signal: what its ADC (and storage format) can represent. */
