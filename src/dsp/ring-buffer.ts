@@ -53,8 +53,4 @@ export class SampleRing {
     }
     return f;
   }
-
-  at(index: number): number {
-    return this.values[index % this.capacity];
-  }
 }

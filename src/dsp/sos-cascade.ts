@@ -37,10 +37,6 @@ export class SosCascade {
     }
   }
 
-  reset(): void {
-    this.state.fill(0);
-  }
-
   /**
    * Filters x[offset .. offset+length) in place. Section by section over the frame, with the section's
    * coefficients and state held in locals: the fastest form in V8 for short frames.

@@ -118,8 +118,3 @@ function parseSignalLine(line: string, file: string, index: number): WfdbSignal 
     description: f.slice(8).join(' '),
   };
 }
-
-/** Sampling rate of one signal: frame rate times its samples per frame. */
-export function signalRateHz(header: WfdbHeader, index: number): number {
-  return header.frameRateHz * header.signals[index].samplesPerFrame;
-}

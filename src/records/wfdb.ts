@@ -1,5 +1,5 @@
 import { open, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { selectChannel } from './channel-select.js';
 import { RecordError } from './errors.js';
 import type { ChannelInfo, ChannelReader, Chunk, ReadRange } from './types.js';
@@ -304,8 +304,4 @@ export async function verifyChecksums(record: WfdbRecord): Promise<ChecksumResul
     });
   }
   return results;
-}
-
-export function recordBaseName(path: string): string {
-  return basename(path.replace(/\.(hea|dat)$/, ''));
 }
