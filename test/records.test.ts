@@ -39,6 +39,19 @@ for (const name of WFDB_RECORDS) {
   });
 }
 
+t.test("a changed sample fails its signal's checksum and no other", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-sum-'));
+  await copyFile(rec('wfdb', '100_3chan.hea'), join(dir, '100_3chan.hea'));
+  const dat = await readFile(rec('wfdb', '100_3chan.dat'));
+  dat[3000] ^= 0x01; // low byte of an even sample in format 212: signal (2000 % 3) = 2
+  await writeFile(join(dir, '100_3chan.dat'), dat);
+  const results = await verifyChecksums(await openWfdb(join(dir, '100_3chan')));
+  t.same(
+    results.map((r) => r.ok),
+    [true, true, false],
+  );
+});
+
 t.test('drivedb ECG comes out at 496 Hz with the published sample count', async (t) => {
   const record = await openWfdb(rec('drivedb', 'drive05'));
   const ecg = record.channel('ECG');

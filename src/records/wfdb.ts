@@ -280,28 +280,34 @@ export interface ChecksumResult {
   initialValueOk: boolean;
 }
 
-/** Streams every data file of the record and compares each signal's 16-bit sample sum with the header's. */
+/**
+ * Reads each data file of the record once and compares every signal's 16-bit sample sum (and first
+ * sample) with the header's checksum (and initial value).
+ */
 export async function verifyChecksums(record: WfdbRecord): Promise<ChecksumResult[]> {
-  const results: ChecksumResult[] = [];
-  for (let i = 0; i < record.header.signals.length; i++) {
-    const sig = record.header.signals[i];
-    const reader = record.channel(i);
-    let sum = 0;
-    let first: number | null = null;
-    for await (const chunk of reader.chunks({ chunkSamples: 1 << 18 })) {
-      const d = chunk.digital!;
-      if (first === null && d.length > 0) first = d[0];
-      for (let k = 0; k < d.length; k++) sum = (sum + d[k]) & 0xffff;
+  const signals = record.header.signals;
+  const sums = new Array<number>(signals.length).fill(0);
+  const firsts = new Array<number | null>(signals.length).fill(null);
+  for (const layout of layoutFiles(record.header).values()) {
+    const members = [...layout.offsetInFrame.entries()];
+    for await (const { samples } of readFrames(layout, record.frameCount, 0, record.frameCount, 1 << 14)) {
+      for (const [i, offset] of members) {
+        const spf = signals[i].samplesPerFrame;
+        if (firsts[i] === null && samples.length > 0) firsts[i] = samples[offset];
+        let sum = sums[i];
+        for (let f = 0; f < samples.length; f += layout.frameSamples) {
+          for (let k = 0; k < spf; k++) sum = (sum + samples[f + offset + k]) & 0xffff;
+        }
+        sums[i] = sum;
+      }
     }
-    const expected = sig.checksum;
-    results.push({
-      signal: i,
-      label: sig.description,
-      expected,
-      actual: sum,
-      ok: expected === null || (expected & 0xffff) === sum,
-      initialValueOk: sig.initialValue === null || first === null || sig.initialValue === first,
-    });
   }
-  return results;
+  return signals.map((sig, i) => ({
+    signal: i,
+    label: sig.description,
+    expected: sig.checksum,
+    actual: sums[i],
+    ok: sig.checksum === null || (sig.checksum & 0xffff) === sums[i],
+    initialValueOk: sig.initialValue === null || firsts[i] === null || sig.initialValue === firsts[i],
+  }));
 }
