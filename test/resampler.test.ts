@@ -37,7 +37,7 @@ function run(inHz: number, f: number, seconds = 4): Float64Array {
   for (let i = 0; i < total; i += 20) {
     const n = Math.min(20, total - i);
     for (let k = 0; k < n; k++) frame[k] = Math.sin((2 * Math.PI * f * (i + k)) / inHz);
-    const m = r.process(frame, n);
+    const m = r.process(frame, 0, n);
     for (let k = 0; k < m; k++) out.push(r.out[k]);
   }
   return Float64Array.from(out.slice(250)); // skip the filter's start-up (0.5 s)
@@ -86,7 +86,7 @@ t.test('a constant stays exactly constant and flags ride along', async (t) => {
   const flags = new Uint8Array(40);
   flags[39] = 2;
   let last = 0;
-  for (let k = 0; k < 10; k++) last = r.process(x, 40, flags);
+  for (let k = 0; k < 10; k++) last = r.process(x, 0, 40, flags);
   t.ok(Array.from(r.out.subarray(0, last)).every((v) => Math.abs(v + 10) < 1e-12));
   t.ok(r.outFlags.subarray(0, last).includes(2), 'the flagged input reaches an output sample');
 });

@@ -95,16 +95,19 @@ export class EcgChain {
 
   push(x: Float64Array, length: number, flags: Uint8Array | null = null, ingressNs = 0n): void {
     for (let off = 0; off < length; off += this.maxFrame) {
-      const n = Math.min(this.maxFrame, length - off);
-      const xs = off === 0 ? x : x.subarray(off);
-      const fs = flags === null ? undefined : off === 0 ? flags : flags.subarray(off);
-      this.pushFrame(xs, n, fs, ingressNs);
+      this.pushFrame(x, off, Math.min(this.maxFrame, length - off), flags ?? undefined, ingressNs);
     }
   }
 
-  private pushFrame(x: Float64Array, length: number, flags: Uint8Array | undefined, ingressNs: bigint): void {
+  private pushFrame(
+    x: Float64Array,
+    offset: number,
+    length: number,
+    flags: Uint8Array | undefined,
+    ingressNs: bigint,
+  ): void {
     const rs = this.resampler;
-    const m = rs.process(x, length, flags);
+    const m = rs.process(x, offset, length, flags);
     if (m === 0) return;
     const raw = rs.out;
     const clean = this.clean;

@@ -124,16 +124,16 @@ export class Resampler {
   }
 
   /**
-   * Consumes x[0..length) (and optional per-sample flags); returns the number of output samples
+   * Consumes x[offset..offset+length) (and the flags at the same indices); returns the number of output samples
    * written to `out` / `outFlags`. Output flags are the OR of the flags of the inputs they follow.
    */
-  process(x: Float64Array, length: number, flags?: Uint8Array): number {
+  process(x: Float64Array, offset: number, length: number, flags?: Uint8Array): number {
     const out = this.out;
     const outFlags = this.outFlags;
     if (this.up === 1 && this.down === 1) {
       for (let i = 0; i < length; i++) {
-        out[i] = x[i];
-        outFlags[i] = flags ? flags[i] : 0;
+        out[i] = x[offset + i];
+        outFlags[i] = flags ? flags[offset + i] : 0;
       }
       return length;
     }
@@ -143,14 +143,14 @@ export class Resampler {
     const up = this.up;
     const down = this.down;
     if (!this.primed && length > 0) {
-      hist.fill(x[0]); // start from the first value, not from zero: no start-up step
+      hist.fill(x[offset]); // start from the first value, not from zero: no start-up step
       this.primed = true;
     }
     let w = this.write;
     let phase = this.phase;
     let pending = this.pendingFlags;
     let n = 0;
-    for (let i = 0; i < length; i++) {
+    for (let i = offset; i < offset + length; i++) {
       const xi = x[i];
       hist[w] = xi;
       hist[w + taps] = xi;
