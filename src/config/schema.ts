@@ -1,3 +1,17 @@
+import { DEFAULT_THRESHOLDS, type QualityThresholds } from '../dsp/quality.js';
+
+const Q = DEFAULT_THRESHOLDS;
+
+type TunableThreshold =
+  | 'maxSaturatedFraction'
+  | 'maxSwingMv'
+  | 'minHrBpm'
+  | 'maxHrBpm'
+  | 'maxPauseS'
+  | 'maxRrRatio'
+  | 'minKurtosis'
+  | 'goodKurtosis';
+
 /** Daemon configuration. Every key has a default; see README "Configuration". */
 export interface Config {
   vehicleId: string;
@@ -12,16 +26,8 @@ export interface Config {
     /** Longest delay between an R peak and its detection, seconds. */
     maxDecisionDelayS: number;
   };
-  quality: {
-    maxSaturatedFraction: number;
-    maxSwingMv: number;
-    minHrBpm: number;
-    maxHrBpm: number;
-    maxPauseS: number;
-    maxRrRatio: number;
-    minKurtosis: number;
-    goodKurtosis: number;
-  };
+  /** The quality thresholds a deployment may tune (the rest stay as designed). */
+  quality: Pick<QualityThresholds, TunableThreshold>;
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   };
@@ -55,14 +61,14 @@ export const configSchema = {
       default: {},
       required: [],
       properties: {
-        maxSaturatedFraction: { type: 'number', minimum: 0, maximum: 1, default: 0.005 },
-        maxSwingMv: { type: 'number', exclusiveMinimum: 0, default: 8 },
-        minHrBpm: { type: 'number', minimum: 10, maximum: 100, default: 40 },
-        maxHrBpm: { type: 'number', minimum: 100, maximum: 300, default: 180 },
-        maxPauseS: { type: 'number', exclusiveMinimum: 0, default: 3 },
-        maxRrRatio: { type: 'number', minimum: 1, default: 2.2 },
-        minKurtosis: { type: 'number', minimum: 0, default: 3 },
-        goodKurtosis: { type: 'number', minimum: 0, default: 5 },
+        maxSaturatedFraction: { type: 'number', minimum: 0, maximum: 1, default: Q.maxSaturatedFraction },
+        maxSwingMv: { type: 'number', exclusiveMinimum: 0, default: Q.maxSwingMv },
+        minHrBpm: { type: 'number', minimum: 10, maximum: 100, default: Q.minHrBpm },
+        maxHrBpm: { type: 'number', minimum: 100, maximum: 300, default: Q.maxHrBpm },
+        maxPauseS: { type: 'number', exclusiveMinimum: 0, default: Q.maxPauseS },
+        maxRrRatio: { type: 'number', minimum: 1, default: Q.maxRrRatio },
+        minKurtosis: { type: 'number', minimum: 0, default: Q.minKurtosis },
+        goodKurtosis: { type: 'number', minimum: 0, default: Q.goodKurtosis },
       },
     },
     log: {
