@@ -36,7 +36,6 @@ export interface EdfFile {
   /** Byte size of one data record (all signals). */
   recordBytes: number;
   channel(selector: number | string): ChannelReader;
-  resolveChannel(selector: number | string): number;
 }
 
 const ANNOTATION_LABEL = 'EDF Annotations';
@@ -143,15 +142,13 @@ export async function openEdf(path: string): Promise<EdfFile> {
   }
   const recordBytes = header.signals.reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
   const labels = header.signals.map((s) => s.label);
-  const resolveChannel = (selector: number | string): number => selectChannel(labels, path, selector);
 
   return {
     path,
     header,
     recordBytes,
-    resolveChannel,
     channel: (selector) => {
-      const index = resolveChannel(selector);
+      const index = selectChannel(labels, path, selector);
       if (header.signals[index].label === ANNOTATION_LABEL) {
         throw new RecordError(path, `channel ${index} is the EDF+ annotation channel, not a signal`);
       }

@@ -27,8 +27,6 @@ export interface WfdbRecord {
   /** Number of frames actually present in the data (from the header, checked against file sizes). */
   frameCount: number;
   channel(selector: number | string): ChannelReader;
-  /** Index of the signal chosen by number or by label (exact, then case-insensitive). */
-  resolveChannel(selector: number | string): number;
 }
 
 /** Opens a WFDB record named by its path without extension (as PhysioNet tools do). */
@@ -69,7 +67,6 @@ export async function openWfdb(recordPath: string): Promise<WfdbRecord> {
     header,
     path,
     frameCount,
-    resolveChannel: (selector) => selectChannel(labels, headerFile, selector),
     channel: (selector) => {
       const index = selectChannel(labels, headerFile, selector);
       const layout = layouts.get(header.signals[index].fileName);
