@@ -110,7 +110,7 @@ t.test('heart rate, RMSSD and SDNN of known beats', async (t) => {
 
 t.test('ring buffer keeps the newest samples and refuses ranges it no longer holds', async (t) => {
   const ring = new SampleRing(8);
-  ring.push(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), null, 0, 10);
+  ring.push(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 0, 10);
   const dst = new Float64Array(3);
   ring.copyOut(7, 3, dst);
   t.same(Array.from(dst), [8, 9, 10]);

@@ -73,9 +73,12 @@ export function heartRateIn(
   let maxRr = 0;
   let first = Number.NaN;
   let rrCount = 0;
-  for (let i = 0; i < beats.size; i++) {
+  // Beats are held oldest first: step back from the newest to the first one in the window.
+  let from = beats.size;
+  while (from > 0 && beats.get(from - 1) >= start) from--;
+  for (let i = from; i < beats.size; i++) {
     const b = beats.get(i);
-    if (b < start || b >= end) continue;
+    if (b >= end) break;
     if (n === 0) first = b;
     else {
       const rr = (b - prev) / rateHz;

@@ -1,11 +1,10 @@
 /**
- * Fixed-capacity ring of samples with a per-sample flag byte, addressed by absolute sample index
- * (the count of samples ever written), so readers can ask for "samples [a, b)" without copying state.
+ * Fixed-capacity ring of samples addressed by absolute sample index (the count of samples ever
+ * written), so readers can ask for "samples [a, b)" without tracking the write position.
  */
 export class SampleRing {
   readonly capacity: number;
   private readonly values: Float64Array;
-  private readonly flags: Uint8Array;
   /** Absolute index of the next sample to be written. */
   written = 0;
 
@@ -14,16 +13,19 @@ export class SampleRing {
       throw new RangeError('ring capacity must be a positive integer');
     this.capacity = capacity;
     this.values = new Float64Array(capacity);
-    this.flags = new Uint8Array(capacity);
   }
 
-  push(x: Float64Array, flags: Uint8Array | null, offset: number, length: number): void {
-    const cap = this.capacity;
-    let w = this.written % cap;
-    for (let i = 0; i < length; i++) {
-      this.values[w] = x[offset + i];
-      this.flags[w] = flags ? flags[offset + i] : 0;
-      w = w + 1 === cap ? 0 : w + 1;
+  push(x: Float64Array, offset: number, length: number): void {
+    const values = this.values;
+    let w = this.written % this.capacity;
+    // At most two contiguous runs: up to the end of the array, then from its start.
+    let i = offset;
+    const end = offset + length;
+    while (i < end) {
+      const run = Math.min(end - i, this.capacity - w);
+      for (let k = 0; k < run; k++) values[w + k] = x[i + k];
+      i += run;
+      w = 0;
     }
     this.written += length;
   }
@@ -34,23 +36,25 @@ export class SampleRing {
   }
 
   /**
-   * Copies samples [start, start+length) into `dst` (and their flags OR-ed into the return value).
-   * Throws if the range has been overwritten or not yet written: that is a programming error.
+   * Copies samples [start, start+length) into `dst` as (x - shift) * scale (a window is normalised
+   * in the same pass). Throws if the range has been overwritten or not yet written: asking for it
+   * is a programming error.
    */
-  copyOut(start: number, length: number, dst: Float32Array | Float64Array, dstOffset = 0): number {
+  copyOut(start: number, length: number, dst: Float32Array | Float64Array, shift = 0, scale = 1): void {
     if (start < this.oldest || start + length > this.written) {
       throw new RangeError(
         `ring range [${start}, ${start + length}) not held ([${this.oldest}, ${this.written}))`,
       );
     }
-    const cap = this.capacity;
-    let r = start % cap;
-    let f = 0;
-    for (let i = 0; i < length; i++) {
-      dst[dstOffset + i] = this.values[r];
-      f |= this.flags[r];
-      r = r + 1 === cap ? 0 : r + 1;
+    const values = this.values;
+    let r = start % this.capacity;
+    let d = 0;
+    const end = length;
+    while (d < end) {
+      const run = Math.min(end - d, this.capacity - r);
+      for (let k = 0; k < run; k++) dst[d + k] = (values[r + k] - shift) * scale;
+      d += run;
+      r = 0;
     }
-    return f;
   }
 }

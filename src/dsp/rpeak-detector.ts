@@ -66,6 +66,8 @@ export class RPeakDetector {
   // Learning: the first 2 s set the initial levels
   private learnUntil: number;
   private learnMax = 0;
+  /** Sample index from which timedEvents must run (see schedule). */
+  private nextEvent = 0;
   private readonly window150: number;
   private readonly ms200: number;
   private readonly ms360: number;
@@ -101,57 +103,84 @@ export class RPeakDetector {
     this.held = 0;
     this.sbPeak = 0;
     this.mwiMax = 0;
+    this.schedule();
   }
 
   /** Feeds cleaned samples x[offset..offset+length), length <= maxFrame. Indices continue across calls. */
   process(x: Float64Array, offset: number, length: number): void {
-    const d = this.d;
     const mwiRing = this.mwiRing;
     const w150 = this.window150;
     const mask = this.ringMask;
     const band = this.band;
+    const xRing = this.xRing;
+    const slopeRing = this.slopeRing;
+    const ms95 = this.ms95;
+    const learnUntil = this.learnUntil;
     for (let i = 0; i < length; i++) band[i] = x[offset + i];
     this.bandFilter.process(band, 0, length);
-    for (let i = 0; i < length; i++) {
-      const n = this.n;
-      this.xRing[n & mask] = x[offset + i];
+    // The per-sample path keeps its state in locals; anything else happens in the rare slow calls,
+    // which see the state written back first.
+    let [d0, d1, d2, d3] = this.d;
+    let mwiSum = this.mwiSum;
+    let mwiPos = this.mwiPos;
+    let mwiMax = this.mwiMax;
+    let mwiMaxAt = this.mwiMaxAt;
+    let n = this.n;
+    for (let i = 0; i < length; i++, n++) {
+      xRing[n & mask] = x[offset + i];
       const b = band[i];
       // 5-point derivative (Pan-Tompkins): (2x[n] + x[n-1] - x[n-3] - 2x[n-4]) / 8
-      const deriv = (2 * b + d[0] - d[2] - 2 * d[3]) * 0.125;
-      d[3] = d[2];
-      d[2] = d[1];
-      d[1] = d[0];
-      d[0] = b;
-      this.slopeRing[n & mask] = deriv < 0 ? -deriv : deriv;
+      const deriv = (2 * b + d0 - d2 - 2 * d3) * 0.125;
+      d3 = d2;
+      d2 = d1;
+      d1 = d0;
+      d0 = b;
+      slopeRing[n & mask] = deriv < 0 ? -deriv : deriv;
       const sq = deriv * deriv;
-      this.mwiSum += sq - mwiRing[this.mwiPos];
-      mwiRing[this.mwiPos] = sq;
-      this.mwiPos = this.mwiPos + 1 === w150 ? 0 : this.mwiPos + 1;
-      const mwi = Math.max(this.mwiSum, 0); // the running sum can dip below 0 by rounding
-      this.n = n + 1;
-      this.step(mwi, n);
+      mwiSum += sq - mwiRing[mwiPos];
+      mwiRing[mwiPos] = sq;
+      mwiPos = mwiPos + 1 === w150 ? 0 : mwiPos + 1;
+      const mwi = mwiSum > 0 ? mwiSum : 0; // the running sum can dip below 0 by rounding
+      if (n < learnUntil) this.learn(mwi, n);
+      // Peak picking: a local maximum confirmed once the MWI falls to half of it or 95 ms pass.
+      if (mwi > mwiMax) {
+        mwiMax = mwi;
+        mwiMaxAt = n;
+      } else if (mwiMax > 0 && (mwi < mwiMax * 0.5 || n - mwiMaxAt > ms95)) {
+        this.n = n + 1;
+        this.onMwiPeak(mwiMax, mwiMaxAt);
+        this.mwiMax = mwiMax = 0;
+      }
+      if (n >= this.nextEvent) {
+        this.n = n + 1;
+        this.timedEvents(n);
+      }
+    }
+    this.d[0] = d0;
+    this.d[1] = d1;
+    this.d[2] = d2;
+    this.d[3] = d3;
+    this.mwiSum = mwiSum;
+    this.mwiPos = mwiPos;
+    this.mwiMax = mwiMax;
+    this.mwiMaxAt = mwiMaxAt;
+    this.n = n;
+  }
+
+  /** The first 2 s: the largest MWI value sets the initial QRS level. */
+  private learn(mwi: number, n: number): void {
+    if (mwi > this.learnMax) this.learnMax = mwi;
+    if (n + 1 === this.learnUntil) {
+      this.qrsPeaks.fill(this.learnMax * 0.5);
+      this.noisePeaks.fill(0);
+      this.qrsMean = this.learnMax * 0.5;
+      this.noiseMean = 0;
+      this.updateThreshold();
     }
   }
 
-  private step(mwi: number, n: number): void {
-    if (n < this.learnUntil) {
-      if (mwi > this.learnMax) this.learnMax = mwi;
-      if (n + 1 === this.learnUntil) {
-        this.qrsPeaks.fill(this.learnMax * 0.5);
-        this.noisePeaks.fill(0);
-        this.qrsMean = this.learnMax * 0.5;
-        this.noiseMean = 0;
-        this.updateThreshold();
-      }
-    }
-    // Peak picking: a local maximum confirmed once the MWI falls to half of it or 95 ms pass.
-    if (mwi > this.mwiMax) {
-      this.mwiMax = mwi;
-      this.mwiMaxAt = n;
-    } else if (this.mwiMax > 0 && (mwi < this.mwiMax * 0.5 || n - this.mwiMaxAt > this.ms95)) {
-      this.onMwiPeak(this.mwiMax, this.mwiMaxAt);
-      this.mwiMax = 0;
-    }
+  /** Decisions that fall due with time: the held peak, re-learning, search-back. */
+  private timedEvents(n: number): void {
     // A held peak is classified once 200 ms pass without a larger one.
     if (this.held > 0 && n - this.heldAt >= this.ms200) {
       const h = this.held;
@@ -181,26 +210,44 @@ export class RPeakDetector {
           const sinceLast = this.sbAt - this.lastBeatMwiAt;
           if (dueByRhythm || sinceLast > 0.75 * this.rrMean) this.acceptBeat(this.sbPeak, this.sbAt, n, true);
         }
-        if (dueByDelay || dueByRhythm) this.sbPeak = 0;
+        this.sbPeak = 0;
       }
     }
+    this.schedule();
+  }
+
+  /**
+   * The earliest sample at which a timed decision can fall due (never later than the real one;
+   * timedEvents re-checks each condition exactly).
+   */
+  private schedule(): void {
+    let t = Number.POSITIVE_INFINITY;
+    if (this.held > 0) t = this.heldAt + this.ms200;
+    let afterLearning = Number.POSITIVE_INFINITY;
+    if (this.recentMax > 0) {
+      afterLearning = Math.max(this.lastBeatMwiAt, this.lastRelearn) + this.relearnAfter;
+    }
+    if (this.sbPeak > 0) {
+      afterLearning = Math.min(
+        afterLearning,
+        this.lastBeatMwiAt + 1.5 * this.rrMean,
+        this.sbAt + this.maxDelaySamples - this.rLookback,
+      );
+    }
+    this.nextEvent = Math.min(t, Math.max(afterLearning, this.learnUntil));
   }
 
   private onMwiPeak(height: number, at: number): void {
     if (height > this.recentMax) this.recentMax = height;
-    if (this.held > 0) {
-      if (height > this.held) {
-        // The earlier, smaller peak was not a QRS: it counts as noise.
-        if (at >= this.learnUntil) this.addNoise(this.held, this.heldAt);
-        this.held = height;
-        this.heldAt = at;
-      } else if (at >= this.learnUntil) {
-        this.addNoise(height, at);
-      }
-      return;
+    if (this.held === 0 || height > this.held) {
+      // A larger peak replaces the held one, which was not a QRS: it counts as noise.
+      if (this.held > 0 && at >= this.learnUntil) this.addNoise(this.held, this.heldAt);
+      this.held = height;
+      this.heldAt = at;
+    } else if (at >= this.learnUntil) {
+      this.addNoise(height, at);
     }
-    this.held = height;
-    this.heldAt = at;
+    this.schedule();
   }
 
   private classify(height: number, at: number, now: number): void {

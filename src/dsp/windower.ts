@@ -145,61 +145,117 @@ export class Windower {
     length: number,
     ingressNs: bigint,
   ): void {
-    this.ring.push(clean, flags, 0, length);
-    const st = this.stats;
+    this.ring.push(clean, 0, length);
     const bc = this.baseCoef;
-    let o = (this.block % this.blocksPerWindow) * FIELDS;
-    for (let i = 0; i < length; i++) {
-      const r = raw[i];
-      const c = clean[i];
-      const q = band[i];
-      const f = flags[i];
-      const c2 = c * c;
-      st[o + N] += 1;
-      st[o + C1] += c;
-      st[o + C2] += c2;
-      st[o + C3] += c2 * c;
-      st[o + C4] += c2 * c2;
-      st[o + R1] += r;
-      st[o + R2] += r * r;
-      st[o + Q2] += q * q;
-      if (c < st[o + CMIN]) st[o + CMIN] = c;
-      if (c > st[o + CMAX]) st[o + CMAX] = c;
-      if (f !== 0) {
-        if (f & SampleFlag.Saturated) st[o + SAT] += 1;
-        if (f & SampleFlag.LeadOff) st[o + LEAD] += 1;
-        if (f & SampleFlag.Gap) st[o + GAP] += 1;
-      }
-      // Flatline: an exactly constant raw input (a real ECG front end always shows some noise).
-      if (r === this.lastRaw) {
-        this.flatRun++;
-        if (this.flatRun === this.flatRunMin) st[o + FLAT] += this.flatRunMin;
-        else if (this.flatRun > this.flatRunMin) st[o + FLAT] += 1;
-      } else this.flatRun = 0;
-      this.lastRaw = r;
-      if ((this.index & 3) === 0) {
-        if (!this.basePrimed) {
-          this.baseS1 = r - bc[0] * r; // steady state for a constant input r (unit DC gain)
-          this.baseS2 = bc[2] * r - bc[4] * r;
-          this.basePrimed = true;
+    const b0 = bc[0];
+    const b1 = bc[1];
+    const b2 = bc[2];
+    const a1 = bc[3];
+    const a2 = bc[4];
+    const flatRunMin = this.flatRunMin;
+    if (!this.basePrimed && length > 0) {
+      const r0 = raw[0];
+      this.baseS1 = r0 - b0 * r0; // steady state for a constant input (unit DC gain)
+      this.baseS2 = b2 * r0 - a2 * r0;
+      this.basePrimed = true;
+    }
+    let lastRaw = this.lastRaw;
+    let flatRun = this.flatRun;
+    let baseS1 = this.baseS1;
+    let baseS2 = this.baseS2;
+    let index = this.index;
+    let i = 0;
+    // One pass per stretch of the frame inside one block: sums in locals, the block row written once.
+    while (i < length) {
+      const end = Math.min(length, i + this.blockSize - this.inBlock);
+      let c1 = 0,
+        c2s = 0,
+        c3 = 0,
+        c4 = 0,
+        r1 = 0,
+        r2 = 0,
+        q2 = 0,
+        bs1 = 0,
+        bs2 = 0,
+        bn = 0;
+      let flat = 0,
+        sat = 0,
+        lead = 0,
+        gap = 0;
+      let cmin = Number.POSITIVE_INFINITY;
+      let cmax = Number.NEGATIVE_INFINITY;
+      for (let k = i; k < end; k++) {
+        const r = raw[k];
+        const c = clean[k];
+        const q = band[k];
+        const c2 = c * c;
+        c1 += c;
+        c2s += c2;
+        c3 += c2 * c;
+        c4 += c2 * c2;
+        r1 += r;
+        r2 += r * r;
+        q2 += q * q;
+        if (c < cmin) cmin = c;
+        if (c > cmax) cmax = c;
+        const f = flags[k];
+        if (f !== 0) {
+          if (f & SampleFlag.Saturated) sat++;
+          if (f & SampleFlag.LeadOff) lead++;
+          if (f & SampleFlag.Gap) gap++;
         }
-        const y = bc[0] * r + this.baseS1;
-        this.baseS1 = bc[1] * r - bc[3] * y + this.baseS2;
-        this.baseS2 = bc[2] * r - bc[4] * y;
-        st[o + B1] += y;
-        st[o + B2] += y * y;
-        st[o + BN] += 1;
+        // Flatline: an exactly constant raw input (a real ECG front end always shows some noise).
+        if (r === lastRaw) {
+          flatRun++;
+          if (flatRun === flatRunMin) flat += flatRunMin;
+          else if (flatRun > flatRunMin) flat++;
+        } else flatRun = 0;
+        lastRaw = r;
+        if ((index & 3) === 0) {
+          const y = b0 * r + baseS1;
+          baseS1 = b1 * r - a1 * y + baseS2;
+          baseS2 = b2 * r - a2 * y;
+          bs1 += y;
+          bs2 += y * y;
+          bn++;
+        }
+        index++;
       }
-      this.index++;
-      if (++this.inBlock === this.blockSize) {
+      const st = this.stats;
+      const o = (this.block % this.blocksPerWindow) * FIELDS;
+      st[o + N] += end - i;
+      st[o + C1] += c1;
+      st[o + C2] += c2s;
+      st[o + C3] += c3;
+      st[o + C4] += c4;
+      st[o + R1] += r1;
+      st[o + R2] += r2;
+      st[o + Q2] += q2;
+      st[o + B1] += bs1;
+      st[o + B2] += bs2;
+      st[o + BN] += bn;
+      st[o + FLAT] += flat;
+      st[o + SAT] += sat;
+      st[o + LEAD] += lead;
+      st[o + GAP] += gap;
+      if (cmin < st[o + CMIN]) st[o + CMIN] = cmin;
+      if (cmax > st[o + CMAX]) st[o + CMAX] = cmax;
+      this.inBlock += end - i;
+      i = end;
+      if (this.inBlock === this.blockSize) {
+        this.index = index;
         this.inBlock = 0;
         this.block++;
         const done = this.block - this.blocksPerWindow;
         if (done >= 0 && done % this.hopBlocks === 0) this.emit(ingressNs);
         this.resetBlock(this.block);
-        o = (this.block % this.blocksPerWindow) * FIELDS;
       }
     }
+    this.index = index;
+    this.lastRaw = lastRaw;
+    this.flatRun = flatRun;
+    this.baseS1 = baseS1;
+    this.baseS2 = baseS2;
   }
 
   /** Samples were lost: a flat run does not continue across the gap (the gap flag rides on the samples). */
@@ -275,12 +331,11 @@ export class Windower {
     w.startIndex = start;
     w.endIndex = end;
     w.ingressNs = ingressNs;
-    this.ring.copyOut(start, this.spec.windowSamples, w.samples);
     if (this.spec.normalization === 'zscore') {
       const sd = Math.sqrt(Math.max(m2, 0));
-      const k = sd > 1e-9 ? 1 / sd : 0;
-      const s = w.samples;
-      for (let i = 0; i < s.length; i++) s[i] = (s[i] - mean) * k;
+      this.ring.copyOut(start, this.spec.windowSamples, w.samples, mean, sd > 1e-9 ? 1 / sd : 0);
+    } else {
+      this.ring.copyOut(start, this.spec.windowSamples, w.samples);
     }
     this.onWindow(w);
   }
