@@ -219,7 +219,8 @@ def main(out_dir):
     torch.save({"model": old_style, "args": None, "cfg": {"model": {"encoder_layers": a["layers"]}}},
                os.path.join(out_dir, "ecgfm-small.pt"))
     with open(os.path.join(out_dir, "ecgfm-small.json"), "w") as f:
-        json.dump({"arch": a, "torch": torch.__version__, "seed": 20251123}, f, indent=2)
+        camel = {"".join(w.capitalize() if i else w for i, w in enumerate(k.split("_"))): v for k, v in a.items()}
+        json.dump({"arch": camel, "torch": torch.__version__, "seed": 20251123}, f, indent=2)
     print("wrote fixtures to", out_dir, "probabilities", probs[0].tolist())
 
 

@@ -9,6 +9,8 @@ export interface GraphOptions {
   leadSlot: number;
   /** Input length: a number fixes it (as the runtime wants), a string makes it symbolic. */
   samples: number | string;
+  /** Also output every layer's full output `layer_output_<l>` (1, T, D), for parity tests. */
+  exposeLayerOutputs?: boolean;
 }
 
 const LN_EPS = 1e-5;
@@ -121,6 +123,7 @@ export function buildEcgFmGraph(arch: EcgFmArch, weights: TensorMap, options: Gr
     );
     const f = linear(gelu(linear(a, `${p}fc1`)), `${p}fc2`);
     x = layerNorm(g.node('Add', [a, f]), `${p}final_layer_norm`);
+    if (options.exposeLayerOutputs) x = g.node('Identity', [x], {}, `layer_output_${l}`);
     pooled.push(g.node('ReduceMean', [x], { axes: [1], keepdims: 0 })); // (1, D)
   }
   const embeddings = g.node('Concat', pooled, { axis: 0 }, IO.layerEmbeddings); // (L, D)
@@ -138,6 +141,9 @@ export function buildEcgFmGraph(arch: EcgFmArch, weights: TensorMap, options: Gr
   const logits = linear(hidden, 'nmoe.dense2');
   g.node('Softmax', [logits], { axis: -1 }, IO.probabilities);
 
+  const layerOutputs: [string, (number | string)[]][] = options.exposeLayerOutputs
+    ? Array.from({ length: arch.layers }, (_, l) => [`layer_output_${l}`, [1, 'frames', arch.dim]])
+    : [];
   return g.build(
     'ecgfm_nmoe',
     [[IO.input, [1, options.inputLeads, options.samples]]],
@@ -145,6 +151,7 @@ export function buildEcgFmGraph(arch: EcgFmArch, weights: TensorMap, options: Gr
       [IO.probabilities, [1, arch.classes]],
       [IO.gate, [arch.layers]],
       [IO.layerEmbeddings, [arch.layers, arch.dim]],
+      ...layerOutputs,
     ],
   );
 }
