@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { type ModelManifest } from '../package/manifest.js';
+import { sha256Hex, writeModelPackage } from '../package/model-package.js';
+import { type EcgFmArch, checkArch } from './arch.js';
+import { buildEcgFmGraph, IO } from './ecgfm-graph.js';
+import { readSafetensors } from './safetensors.js';
+import type { TensorMap } from './tensor.js';
+import { readTorchCheckpoint } from './torch-checkpoint.js';
+import { WeightError } from './weight-error.js';
+import { canonicalEncoderWeights, headWeights, seededWeights } from './weights.js';
+
+export const DEFAULT_LABELS = ['anger', 'fear', 'neutral', 'sadness', 'surprise'];
+
+export interface BuildOptions {
+  arch: EcgFmArch;
+  /** A fairseq-signals .pt or a .safetensors file; seeded weights when absent. */
+  weightsFile?: string;
+  seed: number;
+  out: string;
+  name: string;
+  version?: string;
+  labels?: string[];
+  leadSlot?: number;
+  hopSamples?: number;
+  builtBy: string;
+  notes?: string;
+}
+
+/** Reads a checkpoint by its extension. */
+export async function readWeights(file: string): Promise<TensorMap> {
+  if (/\.safetensors$/i.test(file)) return readSafetensors(file);
+  if (/\.(pt|pth|ckpt)$/i.test(file)) return readTorchCheckpoint(file);
+  throw new WeightError(file, ['unknown weights format (expected .pt or .safetensors)']);
+}
+
+/** Builds the single-lead ECG-FM + NMoE graph and writes it as a model package. */
+export async function buildModel(o: BuildOptions): Promise<ModelManifest> {
+  checkArch(o.arch);
+  const labels = o.labels ?? DEFAULT_LABELS;
+  const arch = { ...o.arch, classes: labels.length };
+  const seeded = seededWeights(arch, o.seed);
+  let weights: TensorMap = seeded;
+  let source: ModelManifest['weights'] = { source: 'seeded', seed: o.seed };
+  if (o.weightsFile) {
+    const raw = await readWeights(o.weightsFile);
+    const encoder = canonicalEncoderWeights(raw, arch, o.weightsFile);
+    const hasHead = [...raw.keys()].some((k) => k.startsWith('nmoe.'));
+    const head = headWeights(hasHead ? raw : seeded, arch, o.weightsFile);
+    weights = new Map([...encoder, ...head]);
+    source = {
+      source: 'checkpoint',
+      file: basename(o.weightsFile),
+      sha256: sha256Hex(await readFile(o.weightsFile)),
+      headSeed: o.seed,
+    };
+  }
+  const leadSlot = o.leadSlot ?? 0;
+  const onnx = buildEcgFmGraph(arch, weights, { inputLeads: 1, leadSlot, samples: arch.inputSamples });
+  return writeModelPackage(o.out, onnx, {
+    schemaVersion: 1,
+    name: o.name,
+    version: o.version ?? '0.1.0',
+    architecture: { kind: 'ecgfm-nmoe', ...arch },
+    input: {
+      tensor: IO.input,
+      shape: [1, 1, arch.inputSamples],
+      sampleRateHz: 500,
+      windowSamples: arch.inputSamples,
+      hopSamples: o.hopSamples ?? Math.round(arch.inputSamples / 4),
+      leadSlot,
+      normalization: 'zscore',
+    },
+    labels,
+    outputs: { probabilities: IO.probabilities, gate: IO.gate, layerEmbeddings: IO.layerEmbeddings },
+    precision: 'fp32',
+    weights: source,
+    training: null,
+    metrics: null,
+    provenance: {
+      builtBy: o.builtBy,
+      builtAt: new Date().toISOString(),
+      ...(o.notes ? { notes: o.notes } : {}),
+    },
+  });
+}

@@ -1,0 +1,152 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ModelPackage } from '../package/model-package.js';
+import type { ProviderAttempt } from './session.js';
+import type { FromWorker, WorkerInit } from './worker-protocol.js';
+
+export interface InferenceResult {
+  probabilities: Float32Array;
+  gate: Float32Array;
+  /** Time inside session.run, ns. */
+  inferenceNs: number;
+  /** From `infer` to the result on the main thread, ns. */
+  roundTripNs: number;
+}
+
+export interface EngineOptions {
+  providers: string[];
+  threads: number;
+  warmupRuns?: number;
+}
+
+/** The worker entry: the compiled .js next to this file, or the .ts source when run from src/. */
+function workerUrl(): URL {
+  const js = new URL('./inference-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(js)) ? js : new URL('./inference-worker.ts', import.meta.url);
+}
+
+/**
+ * Runs a model package in a worker thread so inference never blocks the event loop. One inference
+ * at a time: the caller awaits each result (the pipeline drops windows while the model is busy).
+ */
+export class InferenceEngine {
+  readonly provider: string;
+  readonly skipped: ProviderAttempt[];
+  readonly warmupMs: number;
+  private readonly worker: Worker;
+  private readonly input: Float32Array;
+  private readonly probabilitiesName: string;
+  private readonly gateName: string;
+  private nextId = 0;
+  private pending: {
+    id: number;
+    start: bigint;
+    resolve: (r: InferenceResult) => void;
+    reject: (e: Error) => void;
+  } | null = null;
+
+  private constructor(
+    worker: Worker,
+    input: Float32Array,
+    pkg: ModelPackage,
+    ready: Extract<FromWorker, { type: 'ready' }>,
+  ) {
+    this.worker = worker;
+    this.input = input;
+    this.provider = ready.provider;
+    this.skipped = ready.skipped;
+    this.warmupMs = ready.warmupMs;
+    this.probabilitiesName = pkg.manifest.outputs.probabilities;
+    this.gateName = pkg.manifest.outputs.gate;
+    worker.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => this.fail(new Error(`inference worker exited (code ${code})`)));
+  }
+
+  /** Starts the worker, opens the session with the first provider that works, warms up. */
+  static async start(pkg: ModelPackage, options: EngineOptions): Promise<InferenceEngine> {
+    const m = pkg.manifest;
+    const shared = new SharedArrayBuffer(4 * m.input.shape.reduce((a, b) => a * b, 1));
+    const init: WorkerInit = {
+      onnx: pkg.onnx,
+      providers: options.providers,
+      threads: options.threads,
+      inputName: m.input.tensor,
+      inputShape: m.input.shape,
+      outputs: [m.outputs.probabilities, m.outputs.gate],
+      input: shared,
+      warmupRuns: options.warmupRuns ?? 2,
+    };
+    const worker = new Worker(workerUrl(), { workerData: init });
+    type Ready = Extract<FromWorker, { type: 'ready' }>;
+    let onMessage!: (msg: FromWorker) => void;
+    let onError!: (err: Error) => void;
+    let onExit!: (code: number) => void;
+    const started = new Promise<Ready>((resolve, reject) => {
+      onMessage = (msg) => {
+        if (msg.type === 'ready') resolve(msg);
+        else if (msg.type === 'error') reject(new Error(msg.message));
+      };
+      onError = reject;
+      onExit = (code) => reject(new Error(`inference worker exited during start-up (code ${code})`));
+    });
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    // Remove only our own listeners: Worker has internal ones, removeAllListeners breaks delivery.
+    const ready = await started
+      .catch(async (err: Error) => {
+        await worker.terminate();
+        throw err;
+      })
+      .finally(() => worker.off('message', onMessage).off('error', onError).off('exit', onExit));
+    return new InferenceEngine(worker, new Float32Array(shared), pkg, ready);
+  }
+
+  get busy(): boolean {
+    return this.pending !== null;
+  }
+
+  /** Runs one window (copied at once: the caller may reuse its buffer). */
+  infer(window: Float32Array): Promise<InferenceResult> {
+    if (this.pending) return Promise.reject(new Error('inference already in flight'));
+    if (window.length !== this.input.length) {
+      return Promise.reject(
+        new RangeError(`window has ${window.length} samples, the model takes ${this.input.length}`),
+      );
+    }
+    this.input.set(window);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending = { id, start: process.hrtime.bigint(), resolve, reject };
+      this.worker.postMessage({ type: 'run', id });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.worker.removeAllListeners('exit');
+    this.worker.postMessage({ type: 'close' });
+    await this.worker.terminate();
+  }
+
+  private onMessage(m: FromWorker): void {
+    const p = this.pending;
+    if (!p || (m.type !== 'ready' && m.id !== p.id)) return;
+    this.pending = null;
+    if (m.type === 'result') {
+      p.resolve({
+        probabilities: m.outputs[this.probabilitiesName],
+        gate: m.outputs[this.gateName],
+        inferenceNs: m.inferenceNs,
+        roundTripNs: Number(process.hrtime.bigint() - p.start),
+      });
+    } else if (m.type === 'error') {
+      p.reject(new Error(m.message));
+    }
+  }
+
+  private fail(err: Error): void {
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(err);
+  }
+}

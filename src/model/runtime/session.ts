@@ -1,0 +1,46 @@
+import ort from 'onnxruntime-node';
+
+export interface ProviderAttempt {
+  provider: string;
+  reason: string;
+}
+
+export interface OpenedSession {
+  session: ort.InferenceSession;
+  provider: string;
+  /** Providers tried before the one in use, with why each was skipped. */
+  skipped: ProviderAttempt[];
+}
+
+export interface SessionOptions {
+  /** Execution providers in priority order, e.g. ["tensorrt", "cuda", "cpu"]. */
+  providers: string[];
+  /** Intra-op threads (0: onnxruntime's default). */
+  threads: number;
+}
+
+/**
+ * Opens the model with the first execution provider that works, trying each one alone (a list
+ * given to onnxruntime at once would silently fall back). Throws with every reason if none does.
+ */
+export async function openSession(onnx: Uint8Array, options: SessionOptions): Promise<OpenedSession> {
+  ort.env.logLevel = 'fatal'; // the reasons are reported here, once, not by the native logger
+  const skipped: ProviderAttempt[] = [];
+  for (const provider of options.providers) {
+    try {
+      const session = await ort.InferenceSession.create(onnx, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: options.threads,
+        interOpNumThreads: 1,
+        logSeverityLevel: 4,
+      });
+      return { session, provider, skipped };
+    } catch (err) {
+      skipped.push({ provider, reason: ((err as Error).message ?? String(err)).split('\n')[0] });
+    }
+  }
+  throw new Error(
+    `no execution provider could load the model: ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`,
+  );
+}

@@ -1,0 +1,21 @@
+import type { ProviderAttempt } from './session.js';
+
+/** Messages between the inference engine (main thread) and its worker. */
+export interface WorkerInit {
+  onnx: Uint8Array;
+  providers: string[];
+  threads: number;
+  inputName: string;
+  inputShape: number[];
+  outputs: string[];
+  /** The window is written here by the main thread before each `run` message. */
+  input: SharedArrayBuffer;
+  warmupRuns: number;
+}
+
+export type ToWorker = { type: 'run'; id: number } | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'ready'; provider: string; skipped: ProviderAttempt[]; warmupMs: number }
+  | { type: 'result'; id: number; outputs: Record<string, Float32Array>; inferenceNs: number }
+  | { type: 'error'; id: number | null; message: string };
