@@ -3,6 +3,7 @@ import { groupDelayAt } from '../dsp/filter-design.js';
 import { SampleFlag } from '../dsp/flags.js';
 import { type QualityClass, type QualityThresholds, reasonNames } from '../dsp/quality.js';
 import { DEFAULT_WINDOW_SPEC, type WindowSpec } from '../dsp/window-spec.js';
+import type { EcgWindow } from '../dsp/windower.js';
 import { openChannel } from '../records/open.js';
 import type { ChannelInfo } from '../records/types.js';
 
@@ -18,6 +19,8 @@ export interface AnalyzeOptions {
   frameSamples?: number;
   thresholds?: QualityThresholds;
   maxDecisionDelayS?: number;
+  /** Sees every window (reused object: copy what you keep) with its start in record seconds. */
+  onWindow?: (w: EcgWindow, startS: number) => void;
 }
 
 export interface WindowSummary {
@@ -69,6 +72,7 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
   };
   const windows: WindowSummary[] = [];
   chain.onWindow = (w) => {
+    options.onWindow?.(w, toRecordS(w.startIndex));
     windows.push({
       startS: toRecordS(w.startIndex),
       endS: toRecordS(w.endIndex),

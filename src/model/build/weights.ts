@@ -1,3 +1,4 @@
+import { gaussian } from '../rng.js';
 import { type EcgFmArch, encoderShapes, headShapes } from './arch.js';
 import { sizeOf, type Tensor, type TensorMap } from './tensor.js';
 import { WeightError } from './weight-error.js';
@@ -84,19 +85,6 @@ export function headWeights(raw: TensorMap, arch: EcgFmArch, file: string): Tens
   }
   if (problems.length) throw new WeightError(file, problems);
   return out;
-}
-
-/** Deterministic normal numbers: mulberry32 uniform → Box-Muller. Same seed, same bytes. */
-export function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 /**

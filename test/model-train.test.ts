@@ -1,0 +1,125 @@
+import t from 'tap';
+import { gaussian } from '../src/model/rng.js';
+import { type Example, NmoeHead } from '../src/model/train/nmoe-head.js';
+import {
+  balancedClassWeights,
+  crossValidate,
+  DEFAULT_TRAIN,
+  evaluate,
+  groupedFolds,
+  metricsOf,
+  trainHead,
+} from '../src/model/train/train-head.js';
+
+const shape = { layers: 3, dim: 6, hidden: 5, classes: 3 };
+
+/** Examples whose class shows in one layer only (the gate has to find it), plus noise. */
+function synthetic(n: number, seed: number, signalLayer = 1): Example[] {
+  const rand = gaussian(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const target = i % shape.classes;
+    const e = new Float32Array(shape.layers * shape.dim).map(() => rand());
+    e[signalLayer * shape.dim + target] += 2.5;
+    return { embeddings: e, target };
+  });
+}
+
+t.test('gradients of every parameter match central finite differences', async (t) => {
+  const head = new NmoeHead(shape, 7);
+  // Move off the initial point so the gate gradient is not trivially symmetric.
+  const jitter = gaussian(3);
+  head.params.forEach((v, i) => (head.params[i] = v + 0.3 * jitter()));
+  const batch = synthetic(6, 11);
+  const weights = Float64Array.of(1, 2, 0.5);
+  const grad = new Float64Array(head.params.length);
+  head.lossAndGrad(batch, weights, grad);
+  const scratch = new Float64Array(head.params.length);
+  const h = 1e-6;
+  let worst = 0;
+  for (let k = 0; k < head.params.length; k++) {
+    const v = head.params[k];
+    head.params[k] = v + h;
+    const up = head.lossAndGrad(batch, weights, scratch);
+    head.params[k] = v - h;
+    const down = head.lossAndGrad(batch, weights, scratch);
+    head.params[k] = v;
+    const numeric = (up - down) / (2 * h);
+    worst = Math.max(worst, Math.abs(numeric - grad[k]) / Math.max(1e-3, Math.abs(numeric)));
+  }
+  t.ok(worst < 1e-5, `largest relative gradient error ${worst.toExponential(2)}`);
+  t.ok(
+    grad.subarray(0, shape.layers).some((g) => Math.abs(g) > 1e-6),
+    'the gate receives a gradient',
+  );
+});
+
+t.test('Adam training learns a class signal hidden in one layer and moves the gate to it', async (t) => {
+  const head = trainHead(synthetic(300, 1), shape, { ...DEFAULT_TRAIN, epochs: 30, learningRate: 0.01 });
+  const m = evaluate(head, synthetic(150, 2));
+  t.ok(m.accuracy > 0.8, `held-out accuracy ${m.accuracy}`);
+  const g = head.gateWeights();
+  t.ok(g[1] > g[0] && g[1] > g[2], `gate ${Array.from(g)}`);
+});
+
+t.test('same seed, same bytes; another seed, other bytes', async (t) => {
+  const data = synthetic(64, 5);
+  const a = trainHead(data, shape, { ...DEFAULT_TRAIN, epochs: 3 });
+  const b = trainHead(data, shape, { ...DEFAULT_TRAIN, epochs: 3 });
+  const c = trainHead(data, shape, { ...DEFAULT_TRAIN, epochs: 3, seed: 2 });
+  t.same(Buffer.from(a.params.buffer), Buffer.from(b.params.buffer));
+  t.same(Buffer.from(a.runningVar.buffer), Buffer.from(b.runningVar.buffer));
+  t.notSame(Buffer.from(a.params.buffer), Buffer.from(c.params.buffer));
+});
+
+t.test('grouped folds keep each group whole and spread every class', async (t) => {
+  const groups: string[] = [];
+  const targets: number[] = [];
+  for (let g = 0; g < 14; g++) {
+    for (let w = 0; w < 20 + g; w++) {
+      groups.push(`seg${g}`);
+      targets.push(g % 3);
+    }
+  }
+  const folds = groupedFolds(groups, targets, 5, 1);
+  const foldOfGroup = new Map<string, Set<number>>();
+  groups.forEach((g, i) => foldOfGroup.set(g, (foldOfGroup.get(g) ?? new Set()).add(folds[i])));
+  t.ok(
+    [...foldOfGroup.values()].every((s) => s.size === 1),
+    'no group in two folds',
+  );
+  t.same([...new Set(folds)].sort(), [0, 1, 2, 3, 4]);
+  // 14 groups over 5 folds, dealt per class: 4 or 5 groups of a class land in 4 or 5 folds.
+  for (let c = 0; c < 3; c++) {
+    const seen = new Set(folds.filter((_, i) => targets[i] === c));
+    t.ok(seen.size >= 4, `class ${c} in ${seen.size} folds`);
+  }
+});
+
+t.test('cross-validation reports per-fold accuracy and macro-F1 on unseen groups', async (t) => {
+  const data = synthetic(200, 9);
+  const groups = data.map((_, i) => `g${i % 10}`);
+  const cv = crossValidate(data, groups, shape, 5, { ...DEFAULT_TRAIN, epochs: 30, learningRate: 0.01 });
+  t.equal(cv.folds.length, 5);
+  for (const f of cv.folds) {
+    t.equal(f.trainExamples + f.testExamples, 200);
+    t.ok(f.accuracy > 0.6, `fold ${f.fold} accuracy ${f.accuracy}`);
+  }
+  t.equal(
+    cv.pooled.confusion.flat().reduce((a, b) => a + b, 0),
+    200,
+  );
+});
+
+t.test('metrics: accuracy and macro-F1 from a confusion matrix; balanced weights', async (t) => {
+  const m = metricsOf([
+    [8, 2],
+    [1, 9],
+  ]);
+  t.equal(m.accuracy, 17 / 20);
+  t.ok(Math.abs(m.macroF1 - ((2 * 8) / 19 + (2 * 9) / 21) / 2) < 1e-12);
+  const w = balancedClassWeights(
+    [0, 0, 0, 1].map((target) => ({ embeddings: new Float32Array(1), target })),
+    3,
+  );
+  t.same(Array.from(w), [4 / 9, 4 / 3, 0]);
+});
