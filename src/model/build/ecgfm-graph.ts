@@ -129,16 +129,17 @@ export function buildEcgFmGraph(arch: EcgFmArch, weights: TensorMap, options: Gr
   const embeddings = g.node('Concat', pooled, { axis: 0 }, IO.layerEmbeddings); // (L, D)
 
   // NMoE: static gate softmax(w) over the layer outputs, then the head with BatchNorm folded in.
-  const gate = g.node('Softmax', [init('nmoe.gate')], { axis: 0 }, IO.gate);
+  const head = headInitializers(weights);
+  const hw = (k: string) => g.weight(k, head.get(k)!);
+  const gate = g.node('Softmax', [hw('nmoe.gate')], { axis: 0 }, IO.gate);
   const fused = g.node('MatMul', [g.node('Reshape', [gate, g.ints([1, arch.layers])]), embeddings]); // (1, D)
-  const folded = foldBatchNorm(w('nmoe.dense1.weight'), w('nmoe.dense1.bias'), weights);
   const hidden = g.node('Relu', [
-    g.node('Add', [
-      g.node('MatMul', [fused, g.weight('nmoe.dense1_bn.weight_t', transpose2d(folded.weight))]),
-      g.weight('nmoe.dense1_bn.bias', folded.bias),
-    ]),
+    g.node('Add', [g.node('MatMul', [fused, hw('nmoe.dense1_bn.weight_t')]), hw('nmoe.dense1_bn.bias')]),
   ]);
-  const logits = linear(hidden, 'nmoe.dense2');
+  const logits = g.node('Add', [
+    g.node('MatMul', [hidden, hw('nmoe.dense2.weight_t')]),
+    hw('nmoe.dense2.bias'),
+  ]);
   g.node('Softmax', [logits], { axis: -1 }, IO.probabilities);
 
   const layerOutputs: [string, (number | string)[]][] = options.exposeLayerOutputs
@@ -163,6 +164,26 @@ export function sliceInputChannel(t: Tensor, slot: number): Tensor {
   const data = new Float32Array(o * k);
   for (let a = 0; a < o; a++) for (let b = 0; b < k; b++) data[a * k + b] = t.data[(a * i + slot) * k + b];
   return { shape: [o, 1, k], data };
+}
+
+/**
+ * The head's graph initializers from its `nmoe.*` tensors: BatchNorm folded into the first Dense,
+ * Dense weights transposed for MatMul. Training a new head replaces exactly these.
+ */
+export function headInitializers(weights: TensorMap): Map<string, Tensor> {
+  const w = (k: string) => {
+    const t = weights.get(k);
+    if (!t) throw new Error(`weight ${k} missing`);
+    return t;
+  };
+  const folded = foldBatchNorm(w('nmoe.dense1.weight'), w('nmoe.dense1.bias'), weights);
+  return new Map([
+    ['nmoe.gate', w('nmoe.gate')],
+    ['nmoe.dense1_bn.weight_t', transpose2d(folded.weight)],
+    ['nmoe.dense1_bn.bias', folded.bias],
+    ['nmoe.dense2.weight_t', transpose2d(w('nmoe.dense2.weight'))],
+    ['nmoe.dense2.bias', w('nmoe.dense2.bias')],
+  ]);
 }
 
 /** Dense followed by inference-mode BatchNorm, as one Dense: W' = W * γ/σ (per row), b' = (b - μ) γ/σ + β. */
