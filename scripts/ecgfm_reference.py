@@ -14,6 +14,11 @@ writes
                            with the older names (encoder.pos_conv.0.weight_g / weight_v)
   ecgfm-small.json         the architecture
 
+  python3 scripts/ecgfm_reference.py --export-full OUT.onnx
+
+exports the full-size architecture (random weights, input (1, 12, 2500)) with torch.onnx.export:
+the latency yardstick for `ecg-emotiond bench model --compare OUT.onnx`.
+
 Needs PyTorch (Debian: apt-get install python3-torch). CI does not: it reads the fixtures.
 """
 import json
@@ -224,5 +229,31 @@ def main(out_dir):
     print("wrote fixtures to", out_dir, "probabilities", probs[0].tolist())
 
 
+FULL = dict(SMALL, layers=12, dim=768, heads=12, ffn=3072, conv_dim=256, pos_conv_kernel=128,
+            pos_conv_groups=16, head_hidden=256)
+
+
+class Exported(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.model, self.head = EcgFm(a).eval(), NmoeHead(a).eval()
+
+    def forward(self, source):
+        probs, gate, _ = self.head(self.model(source))
+        return probs, gate
+
+
+def export_full(path, leads=12):
+    """The full-size architecture exported by PyTorch (the latency yardstick for `bench model`)."""
+    m = Exported(FULL).eval()
+    randomize(m, torch.Generator().manual_seed(1))
+    torch.onnx.export(m, torch.randn(1, leads, FULL["input_samples"]), path, opset_version=17,
+                      input_names=["ecg"], output_names=["probabilities", "gate_weights"])
+    print("wrote", path)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/model")
+    if len(sys.argv) > 1 and sys.argv[1] == "--export-full":
+        export_full(sys.argv[2])  # python3 scripts/ecgfm_reference.py --export-full OUT.onnx
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/model")

@@ -6,7 +6,7 @@ import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
 import type { EcgFmArch } from '../src/model/build/arch.js';
 import { buildModel } from '../src/model/build/build-model.js';
 import { loadModelPackage } from '../src/model/package/model-package.js';
-import { InferenceEngine } from '../src/model/runtime/engine.js';
+import { InferenceEngine, runnableOf } from '../src/model/runtime/engine.js';
 
 const arch: EcgFmArch = JSON.parse(
   await readFile(join(PROJECT_ROOT, 'test', 'fixtures', 'model', 'ecgfm-small.json'), 'utf8'),
@@ -16,7 +16,10 @@ t.test('engine: tensorrt and cuda skipped with their reasons, runs on CPU in a w
   const dir = await mkdtemp(join(tmpdir(), 'ecg-model-'));
   await buildModel({ arch, seed: 3, out: dir, name: 'tiny', builtBy: 'test' });
   const pkg = await loadModelPackage(dir);
-  const engine = await InferenceEngine.start(pkg, { providers: ['tensorrt', 'cuda', 'cpu'], threads: 1 });
+  const engine = await InferenceEngine.start(runnableOf(pkg), {
+    providers: ['tensorrt', 'cuda', 'cpu'],
+    threads: 1,
+  });
   t.teardown(() => engine.close());
   t.equal(engine.provider, 'cpu');
   t.same(

@@ -1,6 +1,21 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
 import t from 'tap';
+import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { buildModel } from '../src/model/build/build-model.js';
+import { headInitializers } from '../src/model/build/ecgfm-graph.js';
+import {
+  decodeModel,
+  encodeModel,
+  replaceInitializers,
+  setOutputDims,
+} from '../src/model/build/onnx-edit.js';
+import { loadModelPackage } from '../src/model/package/model-package.js';
+import { embedWindows } from '../src/model/train/embed.js';
 import { gaussian } from '../src/model/rng.js';
-import { type Example, NmoeHead } from '../src/model/train/nmoe-head.js';
+import { type Example, headShapeOf, NmoeHead } from '../src/model/train/nmoe-head.js';
 import {
   balancedClassWeights,
   crossValidate,
@@ -122,4 +137,33 @@ t.test('metrics: accuracy and macro-F1 from a confusion matrix; balanced weights
     3,
   );
   t.same(Array.from(w), [4 / 9, 4 / 3, 0]);
+});
+
+t.test("a trained head written into the ONNX graph gives the trainer's own predictions", async (t) => {
+  const arch = JSON.parse(
+    await readFile(join(PROJECT_ROOT, 'test', 'fixtures', 'model', 'ecgfm-small.json'), 'utf8'),
+  ).arch;
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-train-'));
+  await buildModel({ arch, seed: 2, out: dir, name: 'tiny', builtBy: 'test' });
+  const pkg = await loadModelPackage(dir);
+  const noise = gaussian(8);
+  const windows = Array.from({ length: 24 }, (_, i) =>
+    new Float32Array(arch.inputSamples).map((_, k) => Math.sin(k / (10 + i)) + 0.2 * noise()),
+  );
+  const embeddings = await embedWindows(pkg, windows);
+  const examples = embeddings.map((e, i) => ({ embeddings: e, target: i % 2 }));
+  const head = trainHead(examples, headShapeOf(arch, 2), { ...DEFAULT_TRAIN, epochs: 5 });
+  const model = decodeModel(pkg.onnx);
+  replaceInitializers(model, headInitializers(head.toTensors()));
+  setOutputDims(model, 'probabilities', [1, 2]);
+  const session = await ort.InferenceSession.create(encodeModel(model));
+  let worst = 0;
+  for (let i = 0; i < 4; i++) {
+    const r = await session.run({ ecg: new ort.Tensor('float32', windows[i], [1, 1, arch.inputSamples]) });
+    const onnx = r.probabilities.data as Float32Array;
+    const ts = head.predict(embeddings[i]);
+    t.equal(onnx.length, 2);
+    for (let c = 0; c < 2; c++) worst = Math.max(worst, Math.abs(onnx[c] - ts[c]));
+  }
+  t.ok(worst < 1e-5, `largest difference ${worst}`);
 });

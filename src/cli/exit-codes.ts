@@ -9,4 +9,6 @@ export const ExitCode = {
   Config: 3,
   /** Input record/file missing, truncated or malformed. */
   Input: 4,
+  /** Model package or weights invalid (hash mismatch, bad manifest, missing or mis-shaped keys). */
+  Model: 5,
 } as const;

@@ -10,7 +10,10 @@ import { RecordError } from '../records/errors.js';
 import { recordKind } from '../records/open.js';
 import { openWfdb } from '../records/wfdb.js';
 import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
+import { ModelError } from '../model/package/model-package.js';
+import { WeightError } from '../model/build/weight-error.js';
 import { ExitCode } from './exit-codes.js';
+import { addModelCommands } from './model-commands.js';
 
 const VERSION = '0.1.0';
 
@@ -158,6 +161,8 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => benchDspCommand(opts));
 
+  addModelCommands(program, bench);
+
   program
     .command('config')
     .description('validate a config file and print the effective configuration (defaults and env applied)')
@@ -180,6 +185,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`ecg-emotiond: ${err.message}\n`);
       return ExitCode.Config;
+    }
+    if (err instanceof ModelError || err instanceof WeightError) {
+      process.stderr.write(`ecg-emotiond: ${err.message}\n`);
+      return ExitCode.Model;
     }
     if (err instanceof RecordError) {
       process.stderr.write(`ecg-emotiond: ${err.message}\n`);

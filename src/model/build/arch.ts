@@ -1,3 +1,4 @@
+import { ModelError } from '../package/model-package.js';
 /** The ECG-FM encoder (fairseq-signals ecg_transformer) with the NMoE head, parametrised. */
 export interface EcgFmArch {
   layers: number;
@@ -48,7 +49,7 @@ export function checkArch(a: EcgFmArch): void {
     if (!(Number.isInteger(v) && v > 0)) problems.push(`${k} must be a positive integer`);
   }
   if (framesOf(a, a.inputSamples) < 1) problems.push(`inputSamples ${a.inputSamples} leaves no frame`);
-  if (problems.length > 0) throw new RangeError(`invalid architecture: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new ModelError(`invalid architecture: ${problems.join('; ')}`);
 }
 
 /** Frames after the conv feature extractor (2500 samples → 156 for ECG-FM). */

@@ -14,6 +14,23 @@ export interface InferenceResult {
   roundTripNs: number;
 }
 
+/** What the engine needs of a model: its bytes, its fixed input and the two outputs it reads. */
+export interface RunnableModel {
+  onnx: Uint8Array;
+  inputName: string;
+  inputShape: number[];
+  probabilities: string;
+  gate: string;
+}
+
+export const runnableOf = (pkg: ModelPackage): RunnableModel => ({
+  onnx: pkg.onnx,
+  inputName: pkg.manifest.input.tensor,
+  inputShape: pkg.manifest.input.shape,
+  probabilities: pkg.manifest.outputs.probabilities,
+  gate: pkg.manifest.outputs.gate,
+});
+
 export interface EngineOptions {
   providers: string[];
   threads: number;
@@ -49,7 +66,7 @@ export class InferenceEngine {
   private constructor(
     worker: Worker,
     input: Float32Array,
-    pkg: ModelPackage,
+    model: RunnableModel,
     ready: Extract<FromWorker, { type: 'ready' }>,
   ) {
     this.worker = worker;
@@ -57,24 +74,23 @@ export class InferenceEngine {
     this.provider = ready.provider;
     this.skipped = ready.skipped;
     this.warmupMs = ready.warmupMs;
-    this.probabilitiesName = pkg.manifest.outputs.probabilities;
-    this.gateName = pkg.manifest.outputs.gate;
+    this.probabilitiesName = model.probabilities;
+    this.gateName = model.gate;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', (code) => this.fail(new Error(`inference worker exited (code ${code})`)));
   }
 
   /** Starts the worker, opens the session with the first provider that works, warms up. */
-  static async start(pkg: ModelPackage, options: EngineOptions): Promise<InferenceEngine> {
-    const m = pkg.manifest;
-    const shared = new SharedArrayBuffer(4 * m.input.shape.reduce((a, b) => a * b, 1));
+  static async start(model: RunnableModel, options: EngineOptions): Promise<InferenceEngine> {
+    const shared = new SharedArrayBuffer(4 * model.inputShape.reduce((a, b) => a * b, 1));
     const init: WorkerInit = {
-      onnx: pkg.onnx,
+      onnx: model.onnx,
       providers: options.providers,
       threads: options.threads,
-      inputName: m.input.tensor,
-      inputShape: m.input.shape,
-      outputs: [m.outputs.probabilities, m.outputs.gate],
+      inputName: model.inputName,
+      inputShape: model.inputShape,
+      outputs: [model.probabilities, model.gate],
       input: shared,
       warmupRuns: options.warmupRuns ?? 2,
     };
@@ -99,7 +115,7 @@ export class InferenceEngine {
         throw err;
       })
       .finally(() => worker.off('message', onMessage).off('error', onError).off('exit', onExit));
-    return new InferenceEngine(worker, new Float32Array(shared), pkg, ready);
+    return new InferenceEngine(worker, new Float32Array(shared), model, ready);
   }
 
   get busy(): boolean {

@@ -75,3 +75,15 @@ export async function labelledWindows(
   });
   return out;
 }
+
+/** Every usable window of a record (good or acceptable), as the daemon would feed the model. */
+export async function usableWindows(record: string, spec: WindowSpec): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  await analyzeRecord(record, {
+    spec,
+    onWindow: (w) => {
+      if (w.quality !== 'unusable') out.push(w.samples.slice());
+    },
+  });
+  return out;
+}
