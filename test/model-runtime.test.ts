@@ -7,6 +7,11 @@ import type { EcgFmArch } from '../src/model/build/arch.js';
 import { buildModel } from '../src/model/build/build-model.js';
 import { loadModelPackage } from '../src/model/package/model-package.js';
 import { InferenceEngine, runnableOf } from '../src/model/runtime/engine.js';
+import { startModel } from '../src/model/runtime/load-model.js';
+import { applyTensorRtEnv } from '../src/model/runtime/tensorrt-env.js';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/log.js';
+import { Writable } from 'node:stream';
 
 const arch: EcgFmArch = JSON.parse(
   await readFile(join(PROJECT_ROOT, 'test', 'fixtures', 'model', 'ecgfm-small.json'), 'utf8'),
@@ -53,3 +58,55 @@ t.test('a package whose model.onnx changed is refused with the file named', asyn
     message: /manifest\.json: \(top level\): must have required property 'name'/,
   });
 });
+
+t.test(
+  'the default config (tensorrt, cuda, cpu) logs why the GPU providers were skipped and runs on CPU',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-model-'));
+    await buildModel({ arch, seed: 3, out: dir, name: 'tiny', builtBy: 'test' });
+    const config = await loadConfig(undefined, { ECG_EMOTIOND__MODEL__DIR: dir });
+    t.same(config.model.providers, ['tensorrt', 'cuda', 'cpu']);
+    const lines: { level: number; msg: string; provider?: string }[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(
+          ...String(chunk)
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l)),
+        );
+        done();
+      },
+    });
+    const { engine } = await startModel(config.model, createLogger('info', sink));
+    t.teardown(() => engine.close());
+    t.equal(engine.provider, 'cpu');
+    const warnings = lines.filter((l) => l.level === 40);
+    t.same(
+      warnings.map((l) => l.provider),
+      ['tensorrt', 'cuda'],
+    );
+    t.ok(
+      warnings.every((l) => /skipped: .*shared library/.test(l.msg)),
+      JSON.stringify(warnings),
+    );
+    t.match(lines.at(-1)!.msg, /model tiny 0\.1\.0 \(fp32\) running on cpu/);
+  },
+);
+
+t.test(
+  'TensorRT settings go to the environment the provider reads; an explicit environment wins',
+  async (t) => {
+    const env: NodeJS.ProcessEnv = { ORT_TENSORRT_FP16_ENABLE: '0' };
+    const set = applyTensorRtEnv(
+      { fp16: true, engineCacheDir: '/var/cache/x', maxWorkspaceBytes: 1 << 30 },
+      env,
+    );
+    t.same(set, {
+      ORT_TENSORRT_FP16_ENABLE: '0',
+      ORT_TENSORRT_MAX_WORKSPACE_SIZE: String(1 << 30),
+      ORT_TENSORRT_ENGINE_CACHE_ENABLE: '1',
+      ORT_TENSORRT_CACHE_PATH: '/var/cache/x',
+    });
+  },
+);

@@ -3,6 +3,8 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { analyzeRecord, summarize } from '../analysis/analyze-record.js';
 import { compareBeats } from '../analysis/beat-compare.js';
 import { runDspBench } from '../bench/dsp.js';
+import { runModelBench } from '../bench/model.js';
+import { modelDirOf } from '../model/runtime/load-model.js';
 import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -16,6 +18,7 @@ import { ExitCode } from './exit-codes.js';
 import { addModelCommands } from './model-commands.js';
 
 const VERSION = '0.1.0';
+const DEMO_MODEL_DIR = 'models/driver-stress-drivedb';
 
 function numberArg(name: string) {
   return (v: string): number => {
@@ -159,7 +162,13 @@ export function buildProgram(): Command {
     .command('all')
     .description('every benchmark suite')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => benchDspCommand(opts));
+    .action(async (opts: { json?: boolean }) => {
+      const log = opts.json ? undefined : (line: string) => process.stdout.write(`${line}\n`);
+      const dsp = await runDspBench({ log });
+      log?.('');
+      const model = await runModelBench({ model: modelDirOf(DEMO_MODEL_DIR), log });
+      if (opts.json) process.stdout.write(`${JSON.stringify({ dsp, model })}\n`);
+    });
 
   addModelCommands(program, bench);
 

@@ -54,6 +54,7 @@ interface BuildOpts {
   labels?: string[];
   leadSlot?: number;
   name?: string;
+  notes?: string;
   out: string;
   json?: boolean;
 }
@@ -77,6 +78,7 @@ async function buildCommand(o: BuildOpts): Promise<void> {
     name: o.name ?? 'ecgfm-nmoe',
     labels: o.labels,
     leadSlot: o.leadSlot,
+    notes: o.notes,
     builtBy: 'ecg-emotiond model build',
   });
   const params =
@@ -285,6 +287,7 @@ export function addModelCommands(program: Command, bench: Command): void {
     .option('--labels <a,b,...>', `class labels (default ${DEFAULT_LABELS.join(',')})`, list)
     .option('--lead-slot <n>', 'pretrained lead the single lead feeds (0 = I)', int('--lead-slot'))
     .option('--name <name>', 'package name')
+    .option('--notes <text>', 'provenance notes for the manifest')
     .option('--json', 'print the manifest as JSON')
     .action(buildCommand);
   model
@@ -354,9 +357,17 @@ export function addModelCommands(program: Command, bench: Command): void {
     )
     .option('--threads <n>', 'onnxruntime intra-op threads', int('--threads'), 2)
     .option('--runs <n>', 'runs per model', int('--runs'), 40)
+    .option('--spinning', "let onnxruntime's idle threads spin (lower latency, CPU burnt between runs)")
     .option('--json', 'print JSON')
     .action(
-      async (o: { model: string; compare?: string[]; threads: number; runs: number; json?: boolean }) => {
+      async (o: {
+        model: string;
+        compare?: string[];
+        threads: number;
+        runs: number;
+        spinning?: boolean;
+        json?: boolean;
+      }) => {
         const r = await runModelBench({
           ...o,
           log: o.json ? undefined : (l) => process.stdout.write(`${l}\n`),

@@ -28,6 +28,22 @@ export interface Config {
   };
   /** The quality thresholds a deployment may tune (the rest stay as designed). */
   quality: Pick<QualityThresholds, TunableThreshold>;
+  model: {
+    /** Model package directory; a relative path is taken from the install directory. */
+    dir: string;
+    /** Execution providers in priority order, each tried alone. */
+    providers: ('tensorrt' | 'cuda' | 'cpu')[];
+    /** onnxruntime intra-op threads. */
+    threads: number;
+    /** Idle onnxruntime threads spin-wait: lower latency, CPU burnt between windows. */
+    spinning: boolean;
+    tensorrt: {
+      fp16: boolean;
+      /** Built TensorRT engines are kept here (null: rebuilt at every start, minutes on an Orin). */
+      engineCacheDir: string | null;
+      maxWorkspaceBytes: number;
+    };
+  };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   };
@@ -69,6 +85,39 @@ export const configSchema = {
         maxRrRatio: { type: 'number', minimum: 1, default: Q.maxRrRatio },
         minKurtosis: { type: 'number', minimum: 0, default: Q.minKurtosis },
         goodKurtosis: { type: 'number', minimum: 0, default: Q.goodKurtosis },
+      },
+    },
+    model: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        dir: { type: 'string', minLength: 1, default: 'models/driver-stress-drivedb' },
+        providers: {
+          type: 'array',
+          items: { enum: ['tensorrt', 'cuda', 'cpu'] },
+          minItems: 1,
+          uniqueItems: true,
+          default: ['tensorrt', 'cuda', 'cpu'],
+        },
+        threads: { type: 'integer', minimum: 0, maximum: 64, default: 2 },
+        spinning: { type: 'boolean', default: false },
+        tensorrt: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          required: [],
+          properties: {
+            fp16: { type: 'boolean', default: true },
+            engineCacheDir: {
+              type: ['string', 'null'],
+              minLength: 1,
+              default: '/var/cache/ecg-emotiond/tensorrt',
+            },
+            maxWorkspaceBytes: { type: 'integer', minimum: 1048576, default: 1073741824 },
+          },
+        },
       },
     },
     log: {

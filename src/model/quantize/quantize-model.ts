@@ -72,7 +72,10 @@ export async function quantizeModel(
   }
   await calibSession.session.release();
   const quantized = encodeModel(insertQdq(model, ranges));
-  log(`quantized ${targets.length} MatMuls (int8 weights per output channel, int8 activations per tensor)`);
+  const count = (op: string) => targets.filter((t) => t.node.opType === op).length;
+  log(
+    `quantized ${count('MatMul')} MatMuls and ${count('Conv')} Convs (int8 weights per output channel, int8 activations per tensor)`,
+  );
 
   const agreement = await compare(pkg.onnx, quantized, check, feed, m.outputs.probabilities, threads);
   log(

@@ -34,6 +34,8 @@ export const runnableOf = (pkg: ModelPackage): RunnableModel => ({
 export interface EngineOptions {
   providers: string[];
   threads: number;
+  /** See SessionOptions.spinning. */
+  spinning?: boolean;
   warmupRuns?: number;
 }
 
@@ -88,6 +90,7 @@ export class InferenceEngine {
       onnx: model.onnx,
       providers: options.providers,
       threads: options.threads,
+      spinning: options.spinning ?? false,
       inputName: model.inputName,
       inputShape: model.inputShape,
       outputs: [model.probabilities, model.gate],

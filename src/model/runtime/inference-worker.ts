@@ -15,6 +15,7 @@ async function main(): Promise<void> {
   const { session, provider, skipped } = await openSession(init.onnx, {
     providers: init.providers,
     threads: init.threads,
+    spinning: init.spinning,
   });
   const shared = new Float32Array(init.input);
   const data = new Float32Array(shared.length);

@@ -17,6 +17,11 @@ export interface SessionOptions {
   providers: string[];
   /** Intra-op threads (0: onnxruntime's default). */
   threads: number;
+  /**
+   * Let idle intra-op threads spin-wait for the next op (faster small ops, but burns CPU between
+   * runs and steals it from anything else on the ECU). Off unless asked.
+   */
+  spinning?: boolean;
 }
 
 /**
@@ -34,6 +39,7 @@ export async function openSession(onnx: Uint8Array, options: SessionOptions): Pr
         intraOpNumThreads: options.threads,
         interOpNumThreads: 1,
         logSeverityLevel: 4,
+        extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
       });
       return { session, provider, skipped };
     } catch (err) {

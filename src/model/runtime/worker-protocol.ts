@@ -5,6 +5,7 @@ export interface WorkerInit {
   onnx: Uint8Array;
   providers: string[];
   threads: number;
+  spinning: boolean;
   inputName: string;
   inputShape: number[];
   outputs: string[];

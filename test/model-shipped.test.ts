@@ -1,0 +1,72 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import t from 'tap';
+import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { manifestSchema } from '../src/model/package/manifest.js';
+import { loadModelPackage, windowSpecOf } from '../src/model/package/model-package.js';
+import { InferenceEngine, runnableOf } from '../src/model/runtime/engine.js';
+import { optimizedOpCounts } from '../src/model/runtime/optimized-ops.js';
+import { labelledWindows, readSegments } from '../src/model/train/labelled-windows.js';
+import { rec } from './fixtures/helpers.js';
+
+const DIR = join(PROJECT_ROOT, 'models', 'driver-stress-drivedb');
+
+t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV metrics', async (t) => {
+  const pkg = await loadModelPackage(DIR);
+  const m = pkg.manifest;
+  t.equal(m.precision, 'int8');
+  t.same(m.labels, ['low', 'medium', 'high']);
+  const bytes = (await stat(join(DIR, 'model.onnx'))).size;
+  t.ok(bytes <= 10 * 1024 * 1024, `${bytes} bytes`);
+  const training = m.training as { windows: number; perClass: Record<string, number>; records: string[] };
+  t.equal(
+    Object.values(training.perClass).reduce((a, b) => a + b, 0),
+    training.windows,
+  );
+  t.same(training.records, ['drive05', 'drive06']);
+  const metrics = m.metrics as {
+    folds: { testGroups: string[]; testWindows: number; accuracy: number; macroF1: number }[];
+    meanAccuracy: number;
+    quantization: { top1Agreement: number };
+  };
+  t.equal(metrics.folds.length, 5);
+  const groups = metrics.folds.flatMap((f) => f.testGroups);
+  t.equal(new Set(groups).size, groups.length, 'no segment tested in two folds');
+  t.equal(groups.length, 14, 'every drivedb segment of both drives tested once');
+  t.equal(
+    metrics.folds.reduce((a, f) => a + f.testWindows, 0),
+    training.windows,
+  );
+  const mean = metrics.folds.reduce((a, f) => a + f.accuracy, 0) / 5;
+  t.ok(Math.abs(mean - metrics.meanAccuracy) < 1e-12);
+  t.ok(metrics.quantization.top1Agreement >= 0.98, `int8 agreement ${metrics.quantization.top1Agreement}`);
+  const ops = await optimizedOpCounts(pkg.onnx);
+  t.equal(ops.QLinearMatMul, m.architecture.layers * 6 + 1, 'every encoder MatMul runs as QLinearMatMul');
+});
+
+t.test('models/manifest.schema.json is the schema the loader enforces', async (t) => {
+  const file = JSON.parse(await readFile(join(PROJECT_ROOT, 'models', 'manifest.schema.json'), 'utf8'));
+  t.same(file, JSON.parse(JSON.stringify(manifestSchema)));
+  const manifest = JSON.parse(await readFile(join(DIR, 'manifest.json'), 'utf8'));
+  t.ok(new Ajv({ strict: true, allowUnionTypes: true }).validate(file, manifest));
+});
+
+t.test('the shipped model classifies real drive06 windows the daemon would feed it', async (t) => {
+  const pkg = await loadModelPackage(DIR);
+  const record = rec('drivedb', 'drive06');
+  const segments = (await readSegments(record, `${record}_segments.csv`, 'stress')).slice(0, 2);
+  const windows = (await labelledWindows(record, segments, windowSpecOf(pkg.manifest))).slice(0, 40);
+  t.ok(windows.length === 40);
+  const engine = await InferenceEngine.start(runnableOf(pkg), { providers: ['cpu'], threads: 1 });
+  t.teardown(() => engine.close());
+  const seen = new Set<string>();
+  for (const w of windows) {
+    const r = await engine.infer(w.samples);
+    t.equal(r.probabilities.length, 3);
+    t.ok(Math.abs(r.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+    t.ok(Math.abs(r.gate.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+    seen.add(Array.from(r.probabilities, (p) => p.toFixed(3)).join());
+  }
+  t.ok(seen.size > 10, `the output depends on the window (${seen.size} distinct of 40)`);
+});
