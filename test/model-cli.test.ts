@@ -165,11 +165,14 @@ t.test(
     const inits = model.graph!.initializer!;
     const int8Weights = inits.filter((i) => i.name!.endsWith('.int8'));
     const perMatMul = 4 + 2; // q, k, v, out projections and two FFN layers
-    t.equal(int8Weights.length, small.layers * perMatMul + 1, 'every encoder MatMul plus post_extract_proj');
+    const matmuls = small.layers * perMatMul + 1; // and post_extract_proj
+    t.equal(int8Weights.length, matmuls + 1, 'every encoder MatMul and the positional conv');
     for (const w of int8Weights) {
       const base = w.name!.slice(0, -'.int8'.length);
       const scale = inits.find((i) => i.name === `${base}.scale`)!;
-      t.equal(Number(scale.dims![0]), Number(w.dims![1]), `${base}: one scale per output channel`);
+      // MatMul (K, N): per column; Conv (O, I, k): per output channel.
+      const channels = Number(w.dims!.length === 2 ? w.dims![1] : w.dims![0]);
+      t.equal(Number(scale.dims![0]), channels, `${base}: one scale per output channel`);
     }
     const zeroPoints = inits.filter(
       (i) => (i.dataType === 3 && i.name!.endsWith('.zero')) || i.name === 'qdq.zero',
@@ -179,7 +182,9 @@ t.test(
       'zero points all 0',
     );
     const i = cli('model', 'inspect', join(dir, 'int8'), '--json');
-    t.equal(JSON.parse(i.stdout).optimizedOps.QLinearMatMul, int8Weights.length, 'every QDQ MatMul fused');
+    const ops = JSON.parse(i.stdout).optimizedOps;
+    t.equal(ops.QLinearMatMul, matmuls, 'every QDQ MatMul fused');
+    t.equal(ops.QLinearConv, 1, 'the positional conv fused');
 
     // int8 follows fp32 closely on a real window.
     const fp32 = await loadModelPackage(join(dir, 'fp32'));
