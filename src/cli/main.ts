@@ -4,6 +4,7 @@ import { analyzeRecord, summarize } from '../analysis/analyze-record.js';
 import { compareBeats } from '../analysis/beat-compare.js';
 import { runDspBench } from '../bench/dsp.js';
 import { runModelBench } from '../bench/model.js';
+import { runReplayBench } from '../bench/replay.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
 import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -15,6 +16,7 @@ import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
 import { ModelError } from '../model/package/model-package.js';
 import { WeightError } from '../model/build/weight-error.js';
 import { ExitCode } from './exit-codes.js';
+import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
 
 const VERSION = '0.1.0';
@@ -159,6 +161,18 @@ export function buildProgram(): Command {
     .option('--seconds <s>', 'measuring time per figure', numberArg('--seconds'))
     .action(benchDspCommand);
   bench
+    .command('replay')
+    .description('HIL replay pacing at the receiving end: 500 Hz over a socat pty pair (rate error, jitter)')
+    .option('--seconds <s>', 'length of the replay', numberArg('--seconds'), 60)
+    .option('--json', 'print JSON')
+    .action(async (o: { seconds: number; json?: boolean }) => {
+      const r = await runReplayBench({
+        seconds: o.seconds,
+        log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+  bench
     .command('all')
     .description('every benchmark suite')
     .option('--json', 'print JSON')
@@ -167,10 +181,13 @@ export function buildProgram(): Command {
       const dsp = await runDspBench({ log });
       log?.('');
       const model = await runModelBench({ model: modelDirOf(DEMO_MODEL_DIR), log });
-      if (opts.json) process.stdout.write(`${JSON.stringify({ dsp, model })}\n`);
+      log?.('');
+      const replay = await runReplayBench({ log });
+      if (opts.json) process.stdout.write(`${JSON.stringify({ dsp, model, replay })}\n`);
     });
 
   addModelCommands(program, bench);
+  addHilCommands(program);
 
   program
     .command('config')

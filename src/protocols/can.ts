@@ -148,6 +148,10 @@ export class SlcanStreamDecoder {
     return this.can.stats;
   }
 
+  get onFrame(): (frame: SampleFrame) => void {
+    return this.can.onFrame;
+  }
+
   set onFrame(f: (frame: SampleFrame) => void) {
     this.can.onFrame = f;
   }

@@ -1,0 +1,123 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { capture } from '../hil/capture.js';
+import {
+  openReplayPort,
+  parseTarget,
+  REPLAY_PROTOCOLS,
+  type ReplayProtocol,
+  replayRecord,
+} from '../hil/replay.js';
+import { SERIAL_PROTOCOLS, type SerialProtocol } from '../sources/decoders.js';
+
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Aborts on SIGINT/SIGTERM so a capture or a looping replay ends cleanly. */
+function signalAbort(): AbortController {
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return ac;
+}
+
+interface ReplayOpts {
+  to: string;
+  protocol: ReplayProtocol;
+  channel?: string;
+  speed: number;
+  from?: number;
+  toSeconds?: number;
+  loop?: boolean;
+  frameSamples?: number;
+  json?: boolean;
+}
+
+async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
+  const target = parseTarget(o.to);
+  const port = await openReplayPort(target);
+  const ac = signalAbort();
+  try {
+    const r = await replayRecord({
+      record,
+      channel: o.channel === undefined ? undefined : /^\d+$/.test(o.channel) ? Number(o.channel) : o.channel,
+      protocol: target.kind === 'slcan' ? 'slcan' : o.protocol,
+      speed: o.speed,
+      fromS: o.from,
+      toS: o.toSeconds,
+      loop: o.loop,
+      frameSamples: o.frameSamples,
+      write: port.write,
+      commands: port.incoming,
+      signal: ac.signal,
+      log: say,
+    });
+    if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  } finally {
+    await port.close();
+  }
+}
+
+interface RecordOpts {
+  from: string;
+  protocol: SerialProtocol;
+  out: string;
+  rate?: number;
+  seconds?: number;
+  json?: boolean;
+}
+
+async function recordCommand(o: RecordOpts): Promise<void> {
+  const target = parseTarget(o.from);
+  const ac = signalAbort();
+  const r = await capture({
+    path: target.path,
+    baudRate: target.baudRate,
+    protocol: target.kind === 'slcan' ? 'slcan' : o.protocol,
+    out: o.out,
+    rateHz: o.rate,
+    seconds: o.seconds,
+    signal: ac.signal,
+    log: say,
+  });
+  if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+
+export function addHilCommands(program: Command): void {
+  program
+    .command('replay <record>')
+    .description(
+      'HIL: send a record as a sensor would, paced in real time (or --speed X), over serial or SLCAN',
+    )
+    .requiredOption('--to <target>', 'serial:<path>[@baud] or slcan:<path>[@baud]')
+    .addOption(
+      new Option('--protocol <name>', 'wire protocol').choices([...REPLAY_PROTOCOLS]).default('ecg-serial'),
+    )
+    .option('--channel <n|name>', 'channel of the record (default 0)')
+    .option('--speed <x>', 'playback speed', num('--speed'), 1)
+    .option('--from <s>', 'start at this second of the record', num('--from'))
+    .option('--to-seconds <s>', 'stop at this second of the record', num('--to-seconds'))
+    .option('--loop', 'start over at the end until stopped')
+    .option('--frame-samples <n>', 'samples per wire frame (ecg-serial, ascii)', num('--frame-samples'))
+    .option('--json', 'print the timing figures as JSON')
+    .action(replayCommand);
+  program
+    .command('record')
+    .description(
+      'capture what a sensor sends into a WFDB record (+ arrival times) that replay and analyze read',
+    )
+    .requiredOption('--from <source>', 'serial:<path>[@baud] or slcan:<path>[@baud]')
+    .addOption(
+      new Option('--protocol <name>', 'wire protocol').choices([...SERIAL_PROTOCOLS]).default('ecg-serial'),
+    )
+    .requiredOption('--out <record>', 'record path without extension')
+    .option('--rate <hz>', 'sample rate, for protocols that do not carry it (ascii)', num('--rate'))
+    .option('--seconds <s>', 'stop after this long (default: until SIGINT/SIGTERM)', num('--seconds'))
+    .option('--json', 'print the summary as JSON')
+    .action(recordCommand);
+}

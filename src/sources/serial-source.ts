@@ -1,0 +1,165 @@
+import { SerialPort } from 'serialport';
+import { bitalinoRateCommand, bitalinoStartCommand, BITALINO_STOP } from '../protocols/bitalino.js';
+import { SLCAN_CLOSE, SLCAN_OPEN_500K } from '../protocols/can.js';
+import type { SampleFrame } from '../protocols/types.js';
+import { type ByteDecoder, type DecoderOptions, decoderFor, type SerialProtocol } from './decoders.js';
+import { SequenceTracker } from './sequence.js';
+import type { EcgSource, SourceState, SourceStats } from './source.js';
+
+export interface SerialSourceOptions extends DecoderOptions {
+  path: string;
+  baudRate: number;
+  protocol: SerialProtocol;
+  /** No byte for this long: `silent`. */
+  silenceMs?: number;
+  /** Reconnect backoff: doubles from the first to the cap. */
+  retryMs?: number;
+  maxRetryMs?: number;
+}
+
+/**
+ * ECG from a serial device (UART, USB CDC, Bluetooth SPP, or a pty on a test bench). Opens the
+ * path and reopens it after an unplug with capped backoff, never giving up and never throwing to
+ * the caller. The path is opened directly: SerialPort.list() is never called (it spawns udevadm).
+ */
+export class SerialSource implements EcgSource {
+  onFrame: (f: SampleFrame, arrivalNs: bigint) => void = () => {};
+  onGap: (lostSamples: number | null) => void = () => {};
+  onState: (state: SourceState, detail: string) => void = () => {};
+  state: SourceState = 'disconnected';
+  private readonly decoder: ByteDecoder;
+  private readonly sequence = new SequenceTracker();
+  private port: SerialPort | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private silenceTimer: NodeJS.Timeout | null = null;
+  private delayMs: number;
+  private lastByteNs = 0n;
+  private arrivalNs = 0n;
+  private stopped = false;
+  private bytes = 0;
+  private reconnects = 0;
+  private everConnected = false;
+  private reopened = false;
+
+  constructor(private readonly o: SerialSourceOptions) {
+    this.delayMs = o.retryMs ?? 100;
+    this.decoder = decoderFor(o.protocol, o);
+    this.decoder.onFrame = (f) => {
+      const lost = this.sequence.check(f);
+      if (lost > 0) this.onGap(lost);
+      else if (this.reopened && f.seq === null) this.onGap(null); // no sequence numbers: size unknown
+      this.reopened = false;
+      this.onFrame(f, this.arrivalNs);
+    };
+  }
+
+  get stats(): SourceStats {
+    return {
+      ...this.decoder.stats,
+      gaps: this.sequence.gaps,
+      lostSamples: this.sequence.lostSamples,
+      reconnects: this.reconnects,
+      bytes: this.bytes,
+    };
+  }
+
+  start(): void {
+    this.stopped = false;
+    const silenceMs = this.o.silenceMs ?? 1000;
+    this.silenceTimer = setInterval(
+      () => {
+        if (this.state !== 'connected') return;
+        if (Number(process.hrtime.bigint() - this.lastByteNs) / 1e6 > silenceMs)
+          this.setState('silent', `no data for ${silenceMs} ms`);
+      },
+      Math.min(250, silenceMs),
+    );
+    this.silenceTimer.unref();
+    this.open();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    if (this.silenceTimer) clearInterval(this.silenceTimer);
+    const port = this.port;
+    this.port = null;
+    if (port?.isOpen) {
+      const bye =
+        this.o.protocol === 'bitalino' ? [BITALINO_STOP] : this.o.protocol === 'slcan' ? SLCAN_CLOSE : null;
+      if (bye)
+        await new Promise<void>((r) => port.write(Buffer.from(bye as never), () => port.drain(() => r())));
+      await new Promise<void>((r) => port.close(() => r()));
+    }
+  }
+
+  private open(): void {
+    if (this.stopped) return;
+    const port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate, autoOpen: false });
+    port.open((err) => {
+      if (err) {
+        this.setState('disconnected', err.message);
+        this.scheduleReopen();
+        return;
+      }
+      if (this.stopped) {
+        port.close();
+        return;
+      }
+      this.port = port;
+      this.delayMs = this.o.retryMs ?? 100;
+      if (this.everConnected) {
+        this.reconnects++;
+        this.reopened = true;
+      }
+      this.everConnected = true;
+      // Sequence tracking carries on across the reconnect: frames the sensor sent meanwhile are a gap.
+      this.lastByteNs = process.hrtime.bigint();
+      this.setState('connected', `${this.o.path} open at ${this.o.baudRate} baud`);
+      this.greet(port);
+    });
+    port.on('data', (chunk: Buffer) => {
+      this.arrivalNs = process.hrtime.bigint();
+      this.lastByteNs = this.arrivalNs;
+      this.bytes += chunk.length;
+      if (this.state === 'silent') this.setState('connected', 'data again');
+      this.decoder.push(chunk);
+    });
+    port.on('error', () => {}); // reported through 'close' or the open callback
+    port.on('close', () => {
+      if (this.port !== port) return;
+      this.port = null;
+      if (this.stopped) return;
+      this.setState('disconnected', `${this.o.path} closed (unplugged?)`);
+      this.scheduleReopen();
+    });
+  }
+
+  /** Devices that stream only when asked. */
+  private greet(port: SerialPort): void {
+    if (this.o.protocol === 'bitalino') {
+      const channels = this.o.bitalinoChannels ?? [1];
+      port.write(
+        Buffer.of(bitalinoRateCommand(this.o.bitalinoRateHz ?? 1000), bitalinoStartCommand(channels)),
+      );
+    } else if (this.o.protocol === 'slcan') {
+      port.write(SLCAN_OPEN_500K);
+    }
+  }
+
+  private scheduleReopen(): void {
+    if (this.stopped || this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.open();
+    }, this.delayMs);
+    this.delayMs = Math.min(this.delayMs * 2, this.o.maxRetryMs ?? 1000);
+  }
+
+  private setState(state: SourceState, detail: string): void {
+    if (state === this.state && state !== 'disconnected') return;
+    const changed = state !== this.state;
+    this.state = state;
+    if (changed) this.onState(state, detail);
+  }
+}

@@ -1,0 +1,196 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { openReplayPort, type ReplayProtocol, replayRecord, wireSamples } from '../src/hil/replay.js';
+import { encodeEcgSerial } from '../src/protocols/ecg-serial.js';
+import { openChannel } from '../src/records/open.js';
+import { WfdbWriter } from '../src/records/wfdb-writer.js';
+import { SerialSource } from '../src/sources/serial-source.js';
+import { rec } from './fixtures/helpers.js';
+import { ptyPair } from '../src/hil/pty-pair.js';
+
+const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const tmp = () => mkdtemp(join(tmpdir(), 'ecg-hil-'));
+
+async function digitalOf(record: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const c of (await openChannel(record)).chunks()) out.push(...c.digital!);
+  return out;
+}
+
+for (const protocol of ['ecg-serial', 'ascii', 'bitalino', 'slcan'] as ReplayProtocol[]) {
+  t.test(
+    `${protocol}: a record replayed over a real pty arrives bit-exact at the daemon's source`,
+    async (t) => {
+      const pty = await ptyPair(await tmp());
+      t.teardown(() => pty.stop());
+      const record = rec('mitdb', '100');
+      const toS = 6;
+      const expected = Array.from((await wireSamples({ record, protocol, toS })).values);
+      // The device side (the replayer) is there first, as a sensor is; then the daemon's source opens.
+      const port = await openReplayPort({ kind: 'serial', path: pty.a, baudRate: 115200 });
+      const source = new SerialSource({ path: pty.b, baudRate: 115200, protocol });
+      const got: number[] = [];
+      source.onFrame = (f) => got.push(...f.samples);
+      source.start();
+      t.teardown(() => source.stop());
+      // BITalino streams at 1000 Hz × speed and waits for the source's start command.
+      const r = await replayRecord({
+        record,
+        protocol,
+        toS,
+        speed: protocol === 'bitalino' ? 2 : 8,
+        write: port.write,
+        commands: port.incoming,
+      });
+      await new Promise((res) => setTimeout(res, 500));
+      await port.close();
+      t.equal(r.samples, expected.length);
+      t.equal(got.length, expected.length, 'every sample arrived');
+      t.ok(
+        got.every((v, i) => v === expected[i]),
+        'the same values, in order',
+      );
+      t.equal(source.stats.crcErrors + source.stats.malformed, 0);
+      t.equal(source.stats.gaps, 0);
+    },
+  );
+}
+
+t.test(
+  'replay and record commands: a 480 Hz record (not in the shared folder) round-trips bit-exact',
+  async (t) => {
+    const dir = await tmp();
+    // A 480 Hz int16 record: a deterministic ECG-like waveform with large excursions.
+    const w = new WfdbWriter({
+      record: join(dir, 'r480'),
+      sampleRateHz: 480,
+      gain: 400,
+      baseline: -7,
+      format: 16,
+    });
+    await w.open();
+    const values = Array.from({ length: 480 * 8 }, (_, i) => {
+      const phase = (i % 400) / 400;
+      return Math.round(2000 * Math.exp(-(((phase - 0.3) / 0.01) ** 2)) + 150 * Math.sin(i / 37) - 300);
+    });
+    await w.append(values);
+    await w.close();
+    t.same(await digitalOf(join(dir, 'r480')), values, 'the writer writes what the readers read');
+
+    const pty = await ptyPair(dir);
+    t.teardown(() => pty.stop());
+    const out = join(dir, 'captured');
+    const recorder = spawn(process.execPath, [
+      BIN,
+      'record',
+      '--from',
+      `serial:${pty.b}`,
+      '--out',
+      out,
+      '--seconds',
+      '5',
+      '--json',
+    ]);
+    let recorded = '';
+    recorder.stdout.on('data', (b) => (recorded += b));
+    await new Promise((r) => setTimeout(r, 800));
+    const replay = spawn(process.execPath, [
+      BIN,
+      'replay',
+      join(dir, 'r480'),
+      '--to',
+      `serial:${pty.a}`,
+      '--speed',
+      '4',
+      '--json',
+    ]);
+    let replayed = '';
+    replay.stdout.on('data', (b) => (replayed += b));
+    t.equal(await new Promise((r) => replay.on('exit', r)), 0, 'replay exits 0');
+    t.equal(await new Promise((r) => recorder.on('exit', r)), 0, 'record exits 0');
+    const rr = JSON.parse(replayed);
+    t.equal(rr.samples, values.length);
+    t.ok(Math.abs(rr.rateErrorPercent) < 1, `rate error ${rr.rateErrorPercent} %`);
+    t.same(JSON.parse(recorded).samples, values.length);
+    const header = await readFile(`${out}.hea`, 'utf8');
+    t.match(header, /^captured 1 480 3840\n/);
+    t.match(header, / 400\(-7\)\/mV /, 'gain and baseline carried by the wire');
+    t.same(await digitalOf(out), values, 'captured ADC values equal the record');
+    const arrivals = (await readFile(`${out}.arrivals.csv`, 'utf8')).trim().split('\n');
+    t.equal(arrivals[0], 'sample_index,arrival_ns,lost_before');
+    t.equal(
+      arrivals.length - 1,
+      Math.ceil(values.length / 10),
+      'one line per wire frame (10 samples at 480 Hz)',
+    );
+  },
+);
+
+t.test(
+  'unplug: the pty vanishes mid-stream and comes back; the source reconnects, reports the gap, carries on',
+  async (t) => {
+    const dir = await tmp();
+    let pty = await ptyPair(dir);
+    const source = new SerialSource({
+      path: pty.b,
+      baudRate: 115200,
+      protocol: 'ecg-serial',
+      silenceMs: 5000,
+    });
+    const states: { state: string; at: number }[] = [];
+    const gaps: (number | null)[] = [];
+    let received = 0;
+    source.onState = (state) => states.push({ state, at: Date.now() });
+    source.onGap = (lost) => gaps.push(lost);
+    source.onFrame = (f) => (received += f.samples.length);
+    source.start();
+    t.teardown(async () => {
+      await source.stop();
+      await pty.stop();
+    });
+    const frame = (seq: number) =>
+      encodeEcgSerial({
+        seq,
+        flags: 0,
+        sampleRateHz: 500,
+        gain: 200,
+        baseline: 0,
+        samples: new Array(10).fill(seq % 100),
+      });
+    const sendFrames = async (from: number, to: number) => {
+      const port = await openReplayPort({ kind: 'serial', path: pty.a, baudRate: 115200 });
+      for (let s = from; s < to; s++) {
+        await port.write(frame(s));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      return port;
+    };
+    await new Promise((r) => setTimeout(r, 300));
+    await sendFrames(0, 50);
+    t.equal(received, 500);
+    await pty.stop(); // unplugged: both ends vanish
+    await new Promise((r) => setTimeout(r, 1500));
+    t.equal(source.state, 'disconnected');
+    pty = await ptyPair(dir); // plugged back in on the same path
+    const back = Date.now();
+    while (source.state !== 'connected' && Date.now() - back < 5000)
+      await new Promise((r) => setTimeout(r, 20));
+    const reconnectMs = Date.now() - back;
+    t.ok(reconnectMs <= 2000, `reconnected ${reconnectMs} ms after the path reappeared`);
+    // The sensor kept counting while unplugged: frames 50..79 never arrived.
+    const port = await sendFrames(80, 100);
+    await port.close();
+    t.equal(received, 700);
+    t.same(
+      states.map((s) => s.state),
+      ['connected', 'disconnected', 'connected'],
+    );
+    t.same(gaps, [300], 'frames 50-79 (30 × 10 samples) reported lost');
+    t.equal(source.stats.reconnects, 1);
+  },
+);
