@@ -40,6 +40,7 @@ export class SerialSource implements EcgSource {
   private reconnects = 0;
   private everConnected = false;
   private reopened = false;
+  private detail = '';
 
   constructor(private readonly o: SerialSourceOptions) {
     this.delayMs = o.retryMs ?? 100;
@@ -156,10 +157,11 @@ export class SerialSource implements EcgSource {
     this.delayMs = Math.min(this.delayMs * 2, this.o.maxRetryMs ?? 1000);
   }
 
+  /** Reports changes, and a new reason for being disconnected (the first failed open too). */
   private setState(state: SourceState, detail: string): void {
-    if (state === this.state && state !== 'disconnected') return;
-    const changed = state !== this.state;
+    if (state === this.state && (state !== 'disconnected' || detail === this.detail)) return;
     this.state = state;
-    if (changed) this.onState(state, detail);
+    this.detail = detail;
+    this.onState(state, detail);
   }
 }

@@ -1,0 +1,112 @@
+import { EventEmitter } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { encodeCandump, encodeCanSamples, encodeCanStatus } from '../src/protocols/can.js';
+import { CandumpSource } from '../src/sources/candump-source.js';
+import { type RawChannel, type SocketCanModule, SocketCanSource } from '../src/sources/socketcan-source.js';
+
+t.test(
+  'candump log: samples in order, a dropped frame reported as a gap, foreign and broken lines skipped',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-can-'));
+    const lines: string[] = [
+      encodeCandump(
+        encodeCanStatus({ sampleRateHz: 500, gain: 200, baseline: 0, flags: 0, counter: 0 }),
+        10,
+        'can0',
+      ),
+    ];
+    const expected: number[] = [];
+    for (let seq = 0; seq < 300; seq++) {
+      const samples = [seq * 3, seq * 3 + 1, seq * 3 + 2].map((v) => (v % 2000) - 1000);
+      if (seq === 100) continue; // lost on the bus
+      expected.push(...samples);
+      lines.push(encodeCandump(encodeCanSamples(seq & 0xff, 0, samples), 10 + seq * 0.006, 'can0'));
+      if (seq === 50)
+        lines.push('(10.300000) can0 7DF#0201', '(10.3) can0 garbage', '(10.300001) can1 520#00000000');
+    }
+    await writeFile(join(dir, 'log.txt'), `${lines.join('\n')}\n`);
+    const source = new CandumpSource({ file: join(dir, 'log.txt'), iface: 'can0' });
+    const got: number[] = [];
+    const gaps: (number | null)[] = [];
+    let rate = 0;
+    source.onFrame = (f) => {
+      got.push(...f.samples);
+      rate = f.sampleRateHz ?? 0;
+    };
+    source.onGap = (lost) => gaps.push(lost);
+    await source.run();
+    t.same(got, expected, 'every sample that was on the bus, in order');
+    t.same(gaps, [3], 'one frame of 3 samples missing');
+    t.equal(rate, 500, 'rate from the status frame');
+    t.equal(source.stats.malformed, 1, 'the unparseable line');
+    t.equal(source.stats.gaps, 1);
+  },
+);
+
+/** The only mock in the suite: this kernel has no SocketCAN, so the socketcan package's channel is faked. */
+class FakeChannel extends EventEmitter implements RawChannel {
+  started = false;
+  start() {
+    this.started = true;
+  }
+  stop() {
+    this.started = false;
+  }
+  send(id: number, data: Uint8Array, extra: object = {}) {
+    this.emit('onMessage', { id, data: Buffer.from(data), ...extra });
+  }
+}
+
+t.test(
+  'SocketCAN source: frames decoded, interface down → disconnected → reopened, never throws',
+  async (t) => {
+    const channels: FakeChannel[] = [];
+    const mod: SocketCanModule = {
+      createRawChannel: (iface) => {
+        if (iface !== 'vcan0') throw new Error(`no such device ${iface}`);
+        const c = new FakeChannel();
+        channels.push(c);
+        return c;
+      },
+    };
+    const source = new SocketCanSource({ iface: 'vcan0', retryMs: 20 }, async () => mod);
+    const states: string[] = [];
+    const got: number[] = [];
+    source.onState = (s) => states.push(s);
+    source.onFrame = (f) => got.push(...f.samples);
+    source.start();
+    t.teardown(() => source.stop());
+    await new Promise((r) => setTimeout(r, 20));
+    channels[0].send(0x520, encodeCanSamples(0, 0, [1, 2, 3]).data);
+    channels[0].send(0x520, encodeCanSamples(1, 0, [4]).data, { ext: true }); // extended id: not ours
+    channels[0].send(0x123, Uint8Array.of(1, 2)); // other traffic
+    channels[0].emit('onStopped'); // ip link set vcan0 down
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(channels.length, 2, 'reopened');
+    channels[1].send(0x520, encodeCanSamples(1, 0, [5, 6]).data);
+    t.same(got, [1, 2, 3, 5, 6]);
+    t.same(states, ['silent', 'connected', 'disconnected', 'silent', 'connected']);
+    t.equal(source.stats.reconnects, 1);
+
+    const missing = new SocketCanSource({ iface: 'can7', retryMs: 10_000 }, async () => mod);
+    const why: string[] = [];
+    missing.onState = (s, d) => why.push(`${s}: ${d}`);
+    missing.start();
+    await new Promise((r) => setTimeout(r, 20));
+    await missing.stop();
+    t.same(why, ['disconnected: no such device can7']);
+  },
+);
+
+t.test('without the socketcan package, a CAN source says what to install', async (t) => {
+  const source = new SocketCanSource({ iface: 'can0', retryMs: 10_000 });
+  const why: string[] = [];
+  source.onState = (s, d) => why.push(`${s}: ${d}`);
+  source.start();
+  await new Promise((r) => setTimeout(r, 200));
+  await source.stop();
+  t.match(why[0], /^disconnected: SocketCAN needs the optional "socketcan" package/);
+});
