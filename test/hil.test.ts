@@ -195,3 +195,43 @@ t.test(
     t.equal(source.stats.reconnects, 1);
   },
 );
+
+t.test(
+  'bitalino replay behaves as the device: silent until start, pauses on stop, resumes on start',
+  async (t) => {
+    let push: (b: Uint8Array) => void = () => {};
+    const queue: Uint8Array[] = [];
+    const commands: AsyncIterable<Uint8Array> = {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (queue.length) yield queue.shift()!;
+          else await new Promise<void>((r) => (push = (b) => (queue.push(b), r())));
+        }
+      },
+    };
+    const sent: number[] = [];
+    const done = replayRecord({
+      record: rec('mitdb', '100'),
+      protocol: 'bitalino',
+      toS: 1,
+      speed: 4,
+      commands,
+      write: async (b) => {
+        if (b.length === 3) sent.push(Date.now()); // a one-channel BITalino frame
+      },
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    t.equal(sent.length, 0, 'nothing before the start command');
+    push(Uint8Array.of(0xc3, 0x05)); // 1000 Hz, start A1
+    await new Promise((r) => setTimeout(r, 100));
+    push(Uint8Array.of(0x00)); // stop
+    await new Promise((r) => setTimeout(r, 30));
+    const atStop = sent.length;
+    t.ok(atStop > 100, `${atStop} frames while live`);
+    await new Promise((r) => setTimeout(r, 150));
+    t.ok(sent.length <= atStop + 1, 'nothing while stopped');
+    push(Uint8Array.of(0x05)); // start again
+    const r = await done;
+    t.equal(r.samples, 1000, 'every sample of the second, across the pause');
+  },
+);

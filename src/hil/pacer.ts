@@ -11,6 +11,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 export async function waitUntil(deadlineNs: bigint): Promise<void> {
   const ahead = Number(deadlineNs - now()) / 1e6;
   if (ahead > 4) await new Promise((r) => setTimeout(r, ahead - 3));
+  else await new Promise((r) => setImmediate(r)); // one event-loop turn: incoming bytes (commands) get read
   const rest = Number(deadlineNs - now()) / 1e6;
   if (rest > 0) Atomics.wait(sleeper, 0, 0, rest);
 }
