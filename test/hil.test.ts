@@ -235,3 +235,37 @@ t.test(
     t.equal(r.samples, 1000, 'every sample of the second, across the pause');
   },
 );
+
+t.test(
+  'replay and record refuse a bad target with one line and exit 4; a missing device is retried, not fatal',
+  async (t) => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; err: string }>((resolve) => {
+        const p = spawn(process.execPath, [BIN, ...args]);
+        let err = '';
+        p.stderr.on('data', (b) => (err += b));
+        p.on('exit', (code) => resolve({ code, err }));
+      });
+    const record = rec('mitdb', '100');
+    const bad = await cli('replay', record, '--to', 'tty:/dev/x');
+    t.equal(bad.code, 4);
+    t.match(bad.err, /tty:\/dev\/x: expected serial:<path>\[@baud\], slcan:<path>\[@baud\] or can:<iface>/);
+    const missing = await cli('replay', record, '--to', 'serial:/dev/no-such-tty');
+    t.equal(missing.code, 4);
+    t.match(missing.err, /\/dev\/no-such-tty: cannot open/);
+    const can = await cli('replay', record, '--to', 'can:vcan0');
+    t.equal(can.code, 4);
+    t.match(can.err, /can:vcan0: SocketCAN needs the optional "socketcan" package/);
+    const rec1 = await cli(
+      'record',
+      '--from',
+      'serial:/dev/no-such-tty',
+      '--out',
+      join(await tmp(), 'x'),
+      '--seconds',
+      '1',
+    );
+    t.equal(rec1.code, 0, 'the capture waits for the device to appear, then ends at --seconds');
+    t.match(rec1.err, /source disconnected: .*no-such-tty/);
+  },
+);

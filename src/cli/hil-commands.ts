@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { capture } from '../hil/capture.js';
 import {
+  openCanReplayPort,
   openReplayPort,
   parseTarget,
   REPLAY_PROTOCOLS,
@@ -40,13 +41,16 @@ interface ReplayOpts {
 
 async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
   const target = parseTarget(o.to);
-  const port = await openReplayPort(target);
+  const port =
+    target.kind === 'can'
+      ? { ...(await openCanReplayPort(target.path)), incoming: undefined }
+      : await openReplayPort(target);
   const ac = signalAbort();
   try {
     const r = await replayRecord({
       record,
       channel: o.channel === undefined ? undefined : /^\d+$/.test(o.channel) ? Number(o.channel) : o.channel,
-      protocol: target.kind === 'slcan' ? 'slcan' : o.protocol,
+      protocol: target.kind === 'serial' ? o.protocol : 'slcan', // CAN frames travel as SLCAN lines internally
       speed: o.speed,
       fromS: o.from,
       toS: o.toSeconds,
@@ -78,7 +82,8 @@ async function recordCommand(o: RecordOpts): Promise<void> {
   const r = await capture({
     path: target.path,
     baudRate: target.baudRate,
-    protocol: target.kind === 'slcan' ? 'slcan' : o.protocol,
+    protocol: target.kind === 'serial' ? o.protocol : 'slcan',
+    canIface: target.kind === 'can' ? target.path : undefined,
     out: o.out,
     rateHz: o.rate,
     seconds: o.seconds,
@@ -94,7 +99,7 @@ export function addHilCommands(program: Command): void {
     .description(
       'HIL: send a record as a sensor would, paced in real time (or --speed X), over serial or SLCAN',
     )
-    .requiredOption('--to <target>', 'serial:<path>[@baud] or slcan:<path>[@baud]')
+    .requiredOption('--to <target>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>')
     .addOption(
       new Option('--protocol <name>', 'wire protocol').choices([...REPLAY_PROTOCOLS]).default('ecg-serial'),
     )
@@ -111,7 +116,7 @@ export function addHilCommands(program: Command): void {
     .description(
       'capture what a sensor sends into a WFDB record (+ arrival times) that replay and analyze read',
     )
-    .requiredOption('--from <source>', 'serial:<path>[@baud] or slcan:<path>[@baud]')
+    .requiredOption('--from <source>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>')
     .addOption(
       new Option('--protocol <name>', 'wire protocol').choices([...SERIAL_PROTOCOLS]).default('ecg-serial'),
     )

@@ -2,6 +2,8 @@ import { createWriteStream } from 'node:fs';
 import type { SampleFrame } from '../protocols/types.js';
 import { WfdbWriter } from '../records/wfdb-writer.js';
 import { SerialSource, type SerialSourceOptions } from '../sources/serial-source.js';
+import { SocketCanSource } from '../sources/socketcan-source.js';
+import type { EcgSource } from '../sources/source.js';
 import { BITALINO_ECG } from './replay.js';
 
 export interface CaptureOptions extends SerialSourceOptions {
@@ -12,6 +14,8 @@ export interface CaptureOptions extends SerialSourceOptions {
   gain?: number;
   baseline?: number;
   seconds?: number;
+  /** Read from this SocketCAN interface instead of the serial path. */
+  canIface?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -34,7 +38,7 @@ export interface CaptureResult {
  */
 export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const log = o.log ?? (() => {});
-  const source = new SerialSource(o);
+  const source: EcgSource = o.canIface ? new SocketCanSource({ iface: o.canIface }) : new SerialSource(o);
   const arrivals = createWriteStream(`${o.out}.arrivals.csv`);
   arrivals.write('sample_index,arrival_ns,lost_before\n');
   let writer: WfdbWriter | null = null;

@@ -3,7 +3,8 @@ import { SerialPort } from 'serialport';
 import { Resampler } from '../dsp/resampler.js';
 import { encodeAscii } from '../protocols/ascii.js';
 import { encodeBitalino, parseBitalinoCommand } from '../protocols/bitalino.js';
-import { encodeCanSamples, encodeCanStatus, encodeSlcan } from '../protocols/can.js';
+import { encodeCanSamples, encodeCanStatus, encodeSlcan, parseSlcan } from '../protocols/can.js';
+import { loadSocketCan, type SocketCanModule } from '../sources/socketcan-source.js';
 import { encodeEcgSerial } from '../protocols/ecg-serial.js';
 import { FrameFlag } from '../protocols/types.js';
 import { openChannel } from '../records/open.js';
@@ -17,24 +18,17 @@ export type ReplayProtocol = (typeof REPLAY_PROTOCOLS)[number];
 export const BITALINO_ECG = { rateHz: 1000, gain: 1024 / 3, baseline: 512, bits: 10 } as const;
 
 export interface ReplayTarget {
-  kind: 'serial' | 'slcan';
+  kind: 'serial' | 'slcan' | 'can';
+  /** Device path, or the CAN interface for `can`. */
   path: string;
   baudRate: number;
 }
 
-/** `serial:/dev/ttyUSB0@115200`, `slcan:/dev/ttyACM0` (SocketCAN `can:` needs the optional package). */
+/** `serial:/dev/ttyUSB0@115200`, `slcan:/dev/ttyACM0`, `can:can0` (SocketCAN). */
 export function parseTarget(spec: string): ReplayTarget {
-  const m = /^(serial|slcan):([^@]+)(?:@(\d+))?$/.exec(spec);
-  if (!m) {
-    if (spec.startsWith('can:')) {
-      throw new RecordError(
-        spec,
-        'SocketCAN replay needs a kernel with CAN (see hw/can/README.md); use slcan:<path> here',
-      );
-    }
-    throw new RecordError(spec, 'expected serial:<path>[@baud] or slcan:<path>[@baud]');
-  }
-  return { kind: m[1] as 'serial' | 'slcan', path: m[2], baudRate: m[3] ? Number(m[3]) : 115200 };
+  const m = /^(serial|slcan|can):([^@]+)(?:@(\d+))?$/.exec(spec);
+  if (!m) throw new RecordError(spec, 'expected serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>');
+  return { kind: m[1] as ReplayTarget['kind'], path: m[2], baudRate: m[3] ? Number(m[3]) : 115200 };
 }
 
 export interface ReplayOptions {
@@ -287,6 +281,31 @@ class BitalinoGate {
   close(): void {
     this.done = true;
   }
+}
+
+/**
+ * A SocketCAN interface as a replay sink: the replayer speaks SLCAN lines (its CAN encoding); each
+ * is sent as the CAN frame it stands for.
+ */
+export async function openCanReplayPort(
+  iface: string,
+): Promise<{ write: (b: Uint8Array) => Promise<void>; close: () => Promise<void> }> {
+  const mod = await loadSocketCan().catch((err: Error) => {
+    throw new RecordError(`can:${iface}`, err.message);
+  });
+  const channel = mod.createRawChannel(iface, true) as ReturnType<SocketCanModule['createRawChannel']> & {
+    send(msg: { id: number; ext: boolean; rtr: boolean; data: Buffer }): void;
+  };
+  channel.start();
+  return {
+    write: async (b) => {
+      for (const line of Buffer.from(b).toString('latin1').split('\r')) {
+        const f = line ? parseSlcan(line) : null;
+        if (f) channel.send({ id: f.id, ext: false, rtr: false, data: Buffer.from(f.data) });
+      }
+    },
+    close: async () => channel.stop(),
+  };
 }
 
 /** Opens a serial device (or pty) for the replayer: a write function and the bytes coming back. */
