@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../log.js';
+import type { Outbox } from './outbox.js';
+
+export interface PublisherOptions {
+  /** mqtt://host:1883 or mqtts://host:8883 */
+  url: string;
+  clientId: string;
+  /** `<prefix>/<vehicle_id>`: state, info and events go under it. */
+  baseTopic: string;
+  outbox: Outbox;
+  /** Retained `info` payload, re-published on every connect. */
+  info: () => unknown;
+  username?: string;
+  /** Read at every connect, so systemd credentials (and rotations) work; never logged. */
+  passwordFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Reconnect backoff: doubles from the first to the cap. */
+  reconnectMs?: number;
+  maxReconnectMs?: number;
+  /** MQTT 5 message expiry for events, seconds (0: none). */
+  messageExpiryS?: number;
+  log: Logger;
+}
+
+/**
+ * Publishes through the durable outbox: an event is on disk before it is sent, and retired only
+ * by the broker's PUBACK (QoS 1). `state` is `online`/`offline` (retained, also the Last Will) and
+ * is re-published with `info` on every reconnect; pending events go out oldest first.
+ */
+export class MqttPublisher {
+  private client: MqttClient | null = null;
+  private readonly inflight = new Set<bigint>();
+  private delayMs: number;
+  private draining = false;
+  connects = 0;
+
+  constructor(private readonly o: PublisherOptions) {
+    this.delayMs = o.reconnectMs ?? 500;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    const options: IClientOptions = {
+      clientId: o.clientId,
+      protocolVersion: 5,
+      clean: true,
+      reconnectPeriod: this.delayMs,
+      connectTimeout: 5000,
+      will: { topic: `${o.baseTopic}/state`, payload: Buffer.from('offline'), qos: 1, retain: true },
+      ...(o.username ? { username: o.username } : {}),
+      ...(o.passwordFile ? { password: (await readFile(o.passwordFile, 'utf8')).trim() } : {}),
+      ...(o.tls?.caFile ? { ca: await readFile(o.tls.caFile) } : {}),
+      ...(o.tls?.certFile ? { cert: await readFile(o.tls.certFile) } : {}),
+      ...(o.tls?.keyFile ? { key: await readFile(o.tls.keyFile) } : {}),
+      rejectUnauthorized: true,
+    };
+    const client = mqtt.connect(o.url, options);
+    this.client = client;
+    client.on('connect', () => {
+      this.connects++;
+      this.delayMs = o.reconnectMs ?? 500;
+      client.options.reconnectPeriod = this.delayMs;
+      o.log.info({ broker: o.url, connects: this.connects }, 'MQTT connected');
+      client.publish(`${o.baseTopic}/state`, 'online', { qos: 1, retain: true });
+      client.publish(`${o.baseTopic}/info`, JSON.stringify(o.info()), {
+        qos: 1,
+        retain: true,
+        properties: { contentType: 'application/json' },
+      });
+      void this.drain();
+    });
+    client.on('reconnect', () => {
+      // Capped exponential backoff between attempts.
+      this.delayMs = Math.min(this.delayMs * 2, o.maxReconnectMs ?? 10_000);
+      client.options.reconnectPeriod = this.delayMs;
+    });
+    client.on('close', () => {
+      // mqtt.js keeps unacknowledged QoS 1 messages and resends them itself after reconnecting.
+      o.log.debug({ pending: o.outbox.depth }, 'MQTT connection closed');
+    });
+    client.on('error', (err) => o.log.warn({ err: err.message }, 'MQTT error'));
+  }
+
+  /** Stores the event durably, then sends it if the broker is there. */
+  async publish(subtopic: string, payload: unknown): Promise<bigint> {
+    const id = await this.o.outbox.append(`${this.o.baseTopic}/${subtopic}`, JSON.stringify(payload));
+    void this.drain();
+    return id;
+  }
+
+  /** Sends pending events in order; each one's PUBACK retires it from the outbox. */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (const e of this.o.outbox.pending()) {
+        const client = this.client;
+        if (!client?.connected) return;
+        if (this.inflight.has(e.id)) continue;
+        this.inflight.add(e.id);
+        client.publish(
+          e.topic,
+          e.payload,
+          {
+            qos: 1,
+            properties: {
+              contentType: 'application/json',
+              userProperties: { outboxId: e.id.toString() },
+              ...(this.o.messageExpiryS ? { messageExpiryInterval: this.o.messageExpiryS } : {}),
+            },
+          },
+          (err) => {
+            // Still "in flight" until the ack is on disk, so a drain meanwhile does not resend it.
+            if (err) this.inflight.delete(e.id);
+            else void this.o.outbox.ack(e.id).finally(() => this.inflight.delete(e.id));
+          },
+        );
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Publishes `offline` (retained) and disconnects; pending events stay in the outbox. */
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    if (client.connected) {
+      await new Promise<void>((r) =>
+        client.publish(`${this.o.baseTopic}/state`, 'offline', { qos: 1, retain: true }, () => r()),
+      );
+    }
+    await new Promise<void>((r) => client.end(false, {}, () => r()));
+    this.client = null;
+  }
+}

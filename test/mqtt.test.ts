@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import t from 'tap';
+import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { createLogger } from '../src/log.js';
+import { Mosquitto } from '../src/publish/mosquitto.js';
+import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
+import { Outbox } from '../src/publish/outbox.js';
+
+const tmp = () => mkdtemp(join(tmpdir(), 'ecg-mqtt-'));
+const BASE = 'vehicles/v1';
+const quiet = createLogger('silent');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A subscriber with a persistent session: the broker queues for it while it is away. */
+async function subscriber(
+  url: string,
+  clientId: string,
+): Promise<{ client: MqttClient; seqs: number[]; states: string[] }> {
+  const client = mqtt.connect(url, {
+    clientId,
+    protocolVersion: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 3600 },
+    reconnectPeriod: 200,
+  });
+  const seqs: number[] = [];
+  const states: string[] = [];
+  client.on('message', (topic, payload) => {
+    if (topic === `${BASE}/emotion`) seqs.push(JSON.parse(payload.toString()).seq);
+    if (topic === `${BASE}/state`) states.push(payload.toString());
+  });
+  await new Promise<void>((r) => client.once('connect', () => r()));
+  await client.subscribeAsync([`${BASE}/emotion`, `${BASE}/state`], { qos: 1 });
+  return { client, seqs, states };
+}
+
+/** First arrivals in order (at-least-once: duplicates are allowed, losses and reordering not). */
+const firstSeen = (seqs: number[]) => seqs.filter((s, i) => seqs.indexOf(s) === i);
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+t.test('broker stopped for 60 s while events keep coming: every event arrives, in order', async (t) => {
+  const dir = await tmp();
+  const broker = await Mosquitto.create(dir);
+  t.teardown(() => broker.stop());
+  const sub = await subscriber(broker.url, 'bench-subscriber');
+  t.teardown(() => sub.client.endAsync());
+  const outbox = await Outbox.open(join(dir, 'outbox'));
+  const pub = new MqttPublisher({
+    url: broker.url,
+    clientId: 'ecg-emotiond-test',
+    baseTopic: BASE,
+    outbox,
+    info: () => ({ version: 'test' }),
+    reconnectMs: 200,
+    maxReconnectMs: 1000,
+    log: quiet,
+  });
+  await pub.start();
+  t.teardown(() => pub.stop());
+  await waitFor(() => pub.connected, 5000);
+  let seq = 0;
+  for (; seq < 20; seq++) {
+    await pub.publish('emotion', { seq });
+    await sleep(20);
+  }
+  await broker.stop();
+  const downUntil = Date.now() + 60_000;
+  while (Date.now() < downUntil) {
+    await pub.publish('emotion', { seq: seq++ });
+    await sleep(250);
+  }
+  t.ok(outbox.depth >= seq - 20, `${outbox.depth} events waiting in the outbox`);
+  await broker.start();
+  const all = await waitFor(() => firstSeen(sub.seqs).length === seq, 30_000);
+  t.ok(all, `${firstSeen(sub.seqs).length} of ${seq} events arrived`);
+  t.same(
+    firstSeen(sub.seqs),
+    Array.from({ length: seq }, (_, i) => i),
+    'none lost, in order',
+  );
+  await waitFor(() => outbox.depth === 0, 5000);
+  t.equal(outbox.depth, 0, 'every PUBACK retired its event');
+  t.ok(pub.connects >= 2, 'online re-published after the reconnect');
+  t.equal(sub.states.at(-1), 'online');
+});
+
+t.test(
+  'publisher SIGKILLed while the broker is down: every accepted event arrives after both return',
+  async (t) => {
+    const dir = await tmp();
+    const broker = await Mosquitto.create(dir);
+    t.teardown(() => broker.stop());
+    const sub = await subscriber(broker.url, 'sigkill-subscriber');
+    t.teardown(() => sub.client.endAsync());
+    await broker.stop();
+    const outboxDir = join(dir, 'outbox');
+    const dist = (p: string) => JSON.stringify(join(PROJECT_ROOT, 'dist', ...p.split('/')));
+    const script = `
+    const { Outbox } = await import(${dist('publish/outbox.js')});
+    const { MqttPublisher } = await import(${dist('publish/mqtt-publisher.js')});
+    const { createLogger } = await import(${dist('log.js')});
+    const outbox = await Outbox.open(${JSON.stringify(outboxDir)});
+    const pub = new MqttPublisher({ url: ${JSON.stringify(broker.url)}, clientId: 'victim', baseTopic: ${JSON.stringify(BASE)},
+      outbox, info: () => ({}), log: createLogger('silent') });
+    await pub.start();
+    for (let seq = 0; ; seq++) {
+      await pub.publish('emotion', { seq });
+      process.stdout.write(seq + '\\n');
+      await new Promise((r) => setTimeout(r, 5));
+    }`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
+    let accepted = -1;
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (b: Buffer) => {
+        for (const line of b.toString().split('\n')) if (line) accepted = Number(line);
+        if (accepted >= 99) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await new Promise((r) => child.on('exit', r));
+    await broker.start();
+    const outbox = await Outbox.open(outboxDir);
+    t.ok(outbox.depth >= accepted + 1, `${outbox.depth} events recovered from the killed publisher's outbox`);
+    const pub = new MqttPublisher({
+      url: broker.url,
+      clientId: 'restarted',
+      baseTopic: BASE,
+      outbox,
+      info: () => ({}),
+      log: quiet,
+    });
+    await pub.start();
+    t.teardown(() => pub.stop());
+    await waitFor(() => firstSeen(sub.seqs).length >= accepted + 1, 15_000);
+    t.same(
+      firstSeen(sub.seqs).slice(0, accepted + 1),
+      Array.from({ length: accepted + 1 }, (_, i) => i),
+      `all ${accepted + 1} accepted events, in order`,
+    );
+  },
+);
+
+t.test('Last Will: a publisher that dies leaves state "offline" retained', async (t) => {
+  const dir = await tmp();
+  const broker = await Mosquitto.create(dir);
+  t.teardown(() => broker.stop());
+  const script = `
+    const { Outbox } = await import(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'publish', 'outbox.js'))});
+    const { MqttPublisher } = await import(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'publish', 'mqtt-publisher.js'))});
+    const { createLogger } = await import(${JSON.stringify(join(PROJECT_ROOT, 'dist', 'log.js'))});
+    const pub = new MqttPublisher({ url: ${JSON.stringify(broker.url)}, clientId: 'will', baseTopic: ${JSON.stringify(BASE)},
+      outbox: await Outbox.open(${JSON.stringify(join(dir, 'ob'))}), info: () => ({ version: 'x' }), log: createLogger('silent') });
+    await pub.start();
+    setInterval(() => { if (pub.connected) process.stdout.write('up\\n'); }, 50);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
+  await new Promise<void>((r) => child.stdout.once('data', () => r()));
+  const watcher = await subscriber(broker.url, 'will-watcher');
+  t.teardown(() => watcher.client.endAsync());
+  await waitFor(() => watcher.states.includes('online'), 3000);
+  t.equal(watcher.states[0], 'online', 'retained online on subscribe');
+  child.kill('SIGKILL');
+  t.ok(await waitFor(() => watcher.states.at(-1) === 'offline', 10_000), 'the broker published the will');
+});
