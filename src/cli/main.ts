@@ -16,6 +16,7 @@ import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
 import { ModelError } from '../model/package/model-package.js';
 import { WeightError } from '../model/build/weight-error.js';
 import { ExitCode } from './exit-codes.js';
+import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
 
@@ -188,6 +189,7 @@ export function buildProgram(): Command {
 
   addModelCommands(program, bench);
   addHilCommands(program);
+  addEventsCommands(program);
 
   program
     .command('config')
@@ -225,5 +227,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
+  // A command that ran may have set its own result code (e.g. events tail found invalid payloads).
+  process.exitCode = code === ExitCode.Ok ? (process.exitCode ?? ExitCode.Ok) : code;
 });

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import mqtt from 'mqtt';
+import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
+import { ExitCode } from './exit-codes.js';
+
+interface TailOpts {
+  broker: string;
+  base: string;
+  count?: number;
+  json?: boolean;
+}
+
+/** The contract's topic for a full topic under a base that may hold MQTT wildcards (+). */
+function suffixOf(base: string, topic: string): string {
+  return topic.split('/').slice(base.split('/').length).join('/');
+}
+
+/** Subscribes to everything the daemon publishes and checks each payload against its schema. */
+async function tail(o: TailOpts): Promise<number> {
+  const client = mqtt.connect(o.broker, { protocolVersion: 5, reconnectPeriod: 1000 });
+  let seen = 0;
+  let invalid = 0;
+  await new Promise<void>((resolve, reject) => {
+    client.once('error', (err) => reject(new Error(`${o.broker}: ${err.message}`)));
+    client.once('connect', () => resolve());
+  });
+  await client.subscribeAsync(`${o.base}/#`, { qos: 1 });
+  process.stderr.write(`listening on ${o.broker} ${o.base}/#\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    client.on('message', (topic, buf, packet) => {
+      const name = suffixOf(o.base, topic);
+      const known = (TOPICS as string[]).includes(name);
+      let payload: unknown = buf.toString('utf8');
+      let problems: string[] = [];
+      if (name !== 'state') {
+        try {
+          payload = JSON.parse(payload as string);
+        } catch {
+          problems = ['not JSON'];
+        }
+      }
+      if (!known) problems = [`not a topic of the contract (${TOPICS.join(', ')})`];
+      else if (problems.length === 0) problems = payloadProblems(name as Topic, payload);
+      if (problems.length) invalid++;
+      seen++;
+      const status = problems.length ? `INVALID ${problems.join('; ')}` : 'ok';
+      const retained = packet.retain ? ' (retained)' : '';
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify({ topic, valid: problems.length === 0, problems, retained: packet.retain, payload })}\n`
+          : `${new Date().toISOString().slice(11, 23)} ${topic}${retained} ${status} ${JSON.stringify(payload)}\n`,
+      );
+      if (o.count && seen >= o.count) resolve();
+    });
+  });
+  await client.endAsync();
+  process.stderr.write(`${seen} messages, ${invalid} invalid\n`);
+  return invalid ? ExitCode.Failed : ExitCode.Ok;
+}
+
+export function addEventsCommands(program: Command): void {
+  const events = program.command('events').description('what the daemon publishes on MQTT');
+  events
+    .command('tail')
+    .description(
+      'subscribe, print and validate every message against the MQTT contract (exit 1 if any invalid)',
+    )
+    .requiredOption('--broker <url>', 'mqtt://host:1883')
+    .option('--base <topic>', 'base topic, + allowed', 'ecg-emotiond/+')
+    .option('--count <n>', 'stop after this many messages', (v) => Number(v))
+    .option('--json', 'one JSON object per message')
+    .action(async (o: TailOpts) => {
+      process.exitCode = await tail(o);
+    });
+}

@@ -1,0 +1,260 @@
+import { randomUUID } from 'node:crypto';
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { EmotionDecision } from '../decision/decider.js';
+
+/**
+ * The MQTT contract: one JSON Schema per topic under `<prefix>/<vehicle_id>/` (also written to
+ * schemas/mqtt/ for consumers; a test keeps the files equal to these). Times are wall clock (ISO
+ * 8601 and epoch ms) plus a monotonic millisecond stamp for ordering within a boot.
+ */
+const time = {
+  time: { type: 'string', format: 'date-time' },
+  timeMs: { type: 'integer', minimum: 0 },
+  monotonicMs: { type: 'number', minimum: 0 },
+} as const;
+const timeKeys = ['time', 'timeMs', 'monotonicMs'] as const;
+const windowRef = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['startMs', 'endMs'],
+  properties: { startMs: { type: 'integer' }, endMs: { type: 'integer' } },
+} as const;
+const model = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'version', 'precision'],
+  properties: {
+    name: { type: 'string' },
+    version: { type: 'string' },
+    precision: { enum: ['fp32', 'int8'] },
+    sha256: { type: 'string' },
+  },
+} as const;
+const probability = { type: 'number', minimum: 0, maximum: 1 } as const;
+
+export const TOPIC_SCHEMAS = {
+  state: { $id: 'ecg-emotiond/mqtt/state', enum: ['online', 'offline'] },
+  info: {
+    $id: 'ecg-emotiond/mqtt/info',
+    type: 'object',
+    additionalProperties: false,
+    required: ['version', 'vehicleId', 'model', 'provider', 'configDigest', 'startedAt'],
+    properties: {
+      version: { type: 'string' },
+      vehicleId: { type: 'string' },
+      model,
+      provider: { type: 'string' },
+      configDigest: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      startedAt: { type: 'string', format: 'date-time' },
+    },
+  },
+  emotion: {
+    $id: 'ecg-emotiond/mqtt/emotion',
+    type: 'object',
+    additionalProperties: false,
+    required: [
+      'eventId',
+      'episodeId',
+      'type',
+      'label',
+      'confidence',
+      'probabilities',
+      'heartRateBpm',
+      'signalQuality',
+      'window',
+      'model',
+      'provider',
+      'latencyMs',
+      ...timeKeys,
+    ],
+    properties: {
+      eventId: { type: 'string', format: 'uuid' },
+      episodeId: { type: 'string', format: 'uuid' },
+      type: { enum: ['new', 'update', 'end'] },
+      reason: { enum: ['label_changed', 'low_confidence', 'signal_lost'] },
+      label: { type: 'string' },
+      confidence: probability,
+      probabilities: { type: 'object', additionalProperties: probability, minProperties: 2 },
+      heartRateBpm: { type: ['number', 'null'] },
+      signalQuality: { enum: ['good', 'acceptable', 'unusable'] },
+      window: windowRef,
+      model,
+      provider: { type: 'string' },
+      latencyMs: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['inference', 'total'],
+        properties: { inference: { type: 'number', minimum: 0 }, total: { type: 'number', minimum: 0 } },
+      },
+      ...time,
+    },
+  },
+  'emotion/state': {
+    $id: 'ecg-emotiond/mqtt/emotion-state',
+    type: 'object',
+    additionalProperties: false,
+    required: ['label', 'episodeId', 'confidence', ...timeKeys],
+    properties: {
+      label: { type: ['string', 'null'] },
+      episodeId: { type: ['string', 'null'] },
+      confidence: { type: ['number', 'null'] },
+      ...time,
+    },
+  },
+  heart_rate: {
+    $id: 'ecg-emotiond/mqtt/heart-rate',
+    type: 'object',
+    additionalProperties: false,
+    required: ['bpm', 'rmssdMs', 'sdnnMs', 'window', ...timeKeys],
+    properties: {
+      bpm: { type: 'number', minimum: 0, maximum: 400 },
+      rmssdMs: { type: ['number', 'null'] },
+      sdnnMs: { type: ['number', 'null'] },
+      window: windowRef,
+      ...time,
+    },
+  },
+  signal_quality: {
+    $id: 'ecg-emotiond/mqtt/signal-quality',
+    type: 'object',
+    additionalProperties: false,
+    required: ['quality', 'reasons', 'window', ...timeKeys],
+    properties: {
+      quality: { enum: ['good', 'acceptable', 'unusable'] },
+      reasons: { type: 'array', items: { type: 'string' } },
+      window: windowRef,
+      ...time,
+    },
+  },
+  stats: {
+    $id: 'ecg-emotiond/mqtt/stats',
+    type: 'object',
+    additionalProperties: false,
+    required: [
+      'uptimeS',
+      'samples',
+      'windows',
+      'events',
+      'outboxDepth',
+      'reconnects',
+      'crcErrors',
+      'inferenceP50Ms',
+      ...timeKeys,
+    ],
+    properties: {
+      uptimeS: { type: 'number', minimum: 0 },
+      samples: { type: 'integer', minimum: 0 },
+      windows: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['good', 'acceptable', 'unusable'],
+        properties: {
+          good: { type: 'integer' },
+          acceptable: { type: 'integer' },
+          unusable: { type: 'integer' },
+        },
+      },
+      events: { type: 'integer', minimum: 0 },
+      outboxDepth: { type: 'integer', minimum: 0 },
+      reconnects: { type: 'integer', minimum: 0 },
+      crcErrors: { type: 'integer', minimum: 0 },
+      inferenceP50Ms: { type: ['number', 'null'] },
+      ...time,
+    },
+  },
+} as const;
+
+export type Topic = keyof typeof TOPIC_SCHEMAS;
+export const TOPICS = Object.keys(TOPIC_SCHEMAS) as Topic[];
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+// Formats checked here without a dependency: the ones the contract uses.
+ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\dT/.test(s));
+ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+const validators = new Map<Topic, ValidateFunction>(TOPICS.map((t) => [t, ajv.compile(TOPIC_SCHEMAS[t])]));
+
+/** Problems of a payload for a topic (empty when valid). */
+export function payloadProblems(topic: Topic, payload: unknown): string[] {
+  const v = validators.get(topic)!;
+  if (v(payload)) return [];
+  return (v.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? e.keyword}`);
+}
+
+/** The topic a full MQTT topic names under a base, or null. */
+export function topicOf(base: string, full: string): Topic | null {
+  if (!full.startsWith(`${base}/`)) return null;
+  const rest = full.slice(base.length + 1) as Topic;
+  return TOPICS.includes(rest) ? rest : null;
+}
+
+const stamp = (nowMs = Date.now()) => ({
+  time: new Date(nowMs).toISOString(),
+  timeMs: nowMs,
+  monotonicMs: performance.now(),
+});
+
+export interface EmotionContext {
+  heartRateBpm: number | null;
+  signalQuality: 'good' | 'acceptable' | 'unusable';
+  model: { name: string; version: string; precision: 'fp32' | 'int8'; sha256?: string };
+  provider: string;
+  inferenceMs: number;
+  totalMs: number;
+}
+
+/** An `emotion` event: every message has its own eventId (consumers drop duplicates by it). */
+export function emotionPayload(d: EmotionDecision, c: EmotionContext) {
+  return {
+    eventId: randomUUID(),
+    episodeId: d.episodeId,
+    type: d.type,
+    ...(d.reason ? { reason: d.reason } : {}),
+    label: d.label,
+    confidence: d.confidence,
+    probabilities: d.probabilities,
+    heartRateBpm: c.heartRateBpm,
+    signalQuality: c.signalQuality,
+    window: { startMs: Math.round(d.windowStartMs), endMs: Math.round(d.windowEndMs) },
+    model: c.model,
+    provider: c.provider,
+    latencyMs: { inference: c.inferenceMs, total: c.totalMs },
+    ...stamp(),
+  };
+}
+
+export function emotionStatePayload(s: { label: string; episodeId: string; confidence: number } | null) {
+  return {
+    label: s?.label ?? null,
+    episodeId: s?.episodeId ?? null,
+    confidence: s?.confidence ?? null,
+    ...stamp(),
+  };
+}
+
+export function signalQualityPayload(
+  quality: 'good' | 'acceptable' | 'unusable',
+  reasons: string[],
+  w: { startMs: number; endMs: number },
+) {
+  return {
+    quality,
+    reasons,
+    window: { startMs: Math.round(w.startMs), endMs: Math.round(w.endMs) },
+    ...stamp(),
+  };
+}
+
+export function heartRatePayload(
+  bpm: number,
+  rmssdMs: number | null,
+  sdnnMs: number | null,
+  w: { startMs: number; endMs: number },
+) {
+  return {
+    bpm,
+    rmssdMs,
+    sdnnMs,
+    window: { startMs: Math.round(w.startMs), endMs: Math.round(w.endMs) },
+    ...stamp(),
+  };
+}
