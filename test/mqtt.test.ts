@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import mqtt, { type MqttClient } from 'mqtt';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
@@ -174,4 +175,49 @@ t.test('Last Will: a publisher that dies leaves state "offline" retained', async
   t.equal(watcher.states[0], 'online', 'retained online on subscribe');
   child.kill('SIGKILL');
   t.ok(await waitFor(() => watcher.states.at(-1) === 'offline', 10_000), 'the broker published the will');
+});
+
+t.test('a torn outbox tail: the publisher starts, reports what it cut, and delivers the rest', async (t) => {
+  const dir = await tmp();
+  const broker = await Mosquitto.create(dir);
+  t.teardown(() => broker.stop());
+  const sub = await subscriber(broker.url, 'torn-subscriber');
+  t.teardown(() => sub.client.endAsync());
+  const outboxDir = join(dir, 'outbox');
+  const first = await Outbox.open(outboxDir);
+  for (let seq = 0; seq < 40; seq++) await first.append(`${BASE}/emotion`, JSON.stringify({ seq }));
+  await first.close();
+  const file = join(outboxDir, 'outbox.log');
+  await truncate(file, (await stat(file)).size - 5); // the power went mid-write
+  const lines: string[] = [];
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(c, _e, done) {
+        lines.push(String(c));
+        done();
+      },
+    }),
+  );
+  const outbox = await Outbox.open(outboxDir);
+  const pub = new MqttPublisher({
+    url: broker.url,
+    clientId: 'torn',
+    baseTopic: BASE,
+    outbox,
+    info: () => ({}),
+    log,
+  });
+  await pub.start();
+  t.teardown(() => pub.stop());
+  t.ok(
+    lines.some((l) => /outbox: cut \d+ bytes of torn or corrupt records; 39 events pending/.test(l)),
+    'the cut is reported',
+  );
+  t.ok(await waitFor(() => firstSeen(sub.seqs).length === 39, 10_000));
+  t.same(
+    firstSeen(sub.seqs),
+    Array.from({ length: 39 }, (_, i) => i),
+    'the 39 intact events, in order',
+  );
 });

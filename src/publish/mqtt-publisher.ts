@@ -35,6 +35,8 @@ export class MqttPublisher {
   private delayMs: number;
   private draining = false;
   connects = 0;
+  /** The last connection problem, one line (for logs, health and doctor). */
+  lastError: string | null = null;
 
   constructor(private readonly o: PublisherOptions) {
     this.delayMs = o.reconnectMs ?? 500;
@@ -46,6 +48,15 @@ export class MqttPublisher {
 
   async start(): Promise<void> {
     const o = this.o;
+    const r = o.outbox.report;
+    if (r.cutBytes > 0) {
+      o.log.warn(
+        { cutBytes: r.cutBytes, cutRegions: r.cutRegions, pending: o.outbox.depth },
+        `outbox: cut ${r.cutBytes} bytes of torn or corrupt records; ${o.outbox.depth} events pending`,
+      );
+    } else if (r.recovered > 0) {
+      o.log.info({ pending: r.recovered }, `outbox: ${r.recovered} events pending from before`);
+    }
     const options: IClientOptions = {
       clientId: o.clientId,
       protocolVersion: 5,
@@ -84,7 +95,12 @@ export class MqttPublisher {
       // mqtt.js keeps unacknowledged QoS 1 messages and resends them itself after reconnecting.
       o.log.debug({ pending: o.outbox.depth }, 'MQTT connection closed');
     });
-    client.on('error', (err) => o.log.warn({ err: err.message }, 'MQTT error'));
+    client.on('error', (err) => {
+      // TLS and auth refusals arrive here (unknown CA, bad certificate, not authorized); no secret
+      // is ever part of the message.
+      this.lastError = `MQTT broker ${o.url}: ${describeMqttError(err)}`;
+      o.log.warn({ broker: o.url, err: err.message }, this.lastError);
+    });
   }
 
   /** Stores the event durably, then sends it if the broker is there. */
@@ -139,4 +155,25 @@ export class MqttPublisher {
     await new Promise<void>((r) => client.end(false, {}, () => r()));
     this.client = null;
   }
+}
+
+/** One readable line for the TLS and auth failures operators meet (OpenSSL's text is not that). */
+export function describeMqttError(err: Error & { code?: string | number }): string {
+  const m = err.message;
+  const alert = /alert ([a-z ]+?)(?::|$)/i.exec(m)?.[1];
+  if (alert === 'unknown ca' || alert === 'bad certificate' || alert === 'certificate required') {
+    return `the broker refused our client certificate (TLS alert "${alert}": not signed by a CA it trusts, or missing)`;
+  }
+  if (alert) return `TLS refused by the broker (alert "${alert}")`;
+  if (
+    /self[- ]signed|unable to (get|verify)|certificate verify failed|UNABLE_TO_VERIFY/i.test(
+      m + (err.code ?? ''),
+    )
+  ) {
+    return `the broker's certificate is not trusted (check the CA file): ${m}`;
+  }
+  if (/ERR_TLS_CERT_ALTNAME_INVALID|altnames/i.test(m + (err.code ?? ''))) {
+    return `the broker's certificate does not name this host: ${m}`;
+  }
+  return m;
 }

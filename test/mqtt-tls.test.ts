@@ -1,0 +1,189 @@
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import t from 'tap';
+import { createLogger } from '../src/log.js';
+import { Mosquitto } from '../src/publish/mosquitto.js';
+import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
+import { Outbox } from '../src/publish/outbox.js';
+
+const ssl = (dir: string, ...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+
+/** A CA, a server certificate for 127.0.0.1, a client certificate, and a rogue CA's client certificate. */
+async function pki(dir: string): Promise<void> {
+  const sign = (name: string, ca: string, cn: string, ext?: string) => {
+    ssl(
+      dir,
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${cn}`,
+    );
+    const extArgs = ext ? ['-extfile', ext] : [];
+    ssl(
+      dir,
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      ...extArgs,
+    );
+  };
+  for (const ca of ['ca', 'rogue-ca']) {
+    ssl(
+      dir,
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.crt`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${ca}`,
+    );
+  }
+  await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  sign('server', 'ca', '127.0.0.1', 'server.ext');
+  sign('client', 'ca', 'vehicle-v1');
+  sign('rogue', 'rogue-ca', 'vehicle-v1');
+  // Started as root, mosquitto reads its files as its own user: these throwaway keys must be readable.
+  await chmod(join(dir, 'server.key'), 0o644);
+}
+
+function capture() {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _e, done) {
+      lines.push(...String(chunk).trim().split('\n'));
+      done();
+    },
+  });
+  return { lines, log: createLogger('debug', sink) };
+}
+
+const waitFor = async (cond: () => boolean, ms: number) => {
+  const t0 = Date.now();
+  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
+  return cond();
+};
+
+t.test(
+  'mutual TLS: the client certificate from our CA connects; a rogue one is refused with a clear error',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-tls-'));
+    await pki(dir);
+    const broker = await Mosquitto.create(
+      dir,
+      `cafile ${dir}/ca.crt\ncertfile ${dir}/server.crt\nkeyfile ${dir}/server.key\nrequire_certificate true\nuse_identity_as_username true\n`,
+    );
+    t.teardown(() => broker.stop());
+    const url = `mqtts://127.0.0.1:${broker.port}`;
+    const good = capture();
+    const pub = new MqttPublisher({
+      url,
+      clientId: 'tls-good',
+      baseTopic: 'ecg-emotiond/v1',
+      outbox: await Outbox.open(join(dir, 'ob1')),
+      info: () => ({}),
+      tls: {
+        caFile: join(dir, 'ca.crt'),
+        certFile: join(dir, 'client.crt'),
+        keyFile: join(dir, 'client.key'),
+      },
+      log: good.log,
+    });
+    await pub.start();
+    t.teardown(() => pub.stop());
+    t.ok(await waitFor(() => pub.connected, 5000), 'connected with the CA-signed client certificate');
+    await pub.publish('emotion', { ok: true });
+
+    const bad = capture();
+    const rogue = new MqttPublisher({
+      url,
+      clientId: 'tls-rogue',
+      baseTopic: 'ecg-emotiond/v1',
+      outbox: await Outbox.open(join(dir, 'ob2')),
+      info: () => ({}),
+      tls: { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'rogue.crt'), keyFile: join(dir, 'rogue.key') },
+      reconnectMs: 200,
+      log: bad.log,
+    });
+    await rogue.start();
+    t.teardown(() => rogue.stop());
+    t.ok(await waitFor(() => rogue.lastError !== null, 5000), `refused: ${rogue.lastError}`);
+    t.notOk(rogue.connected);
+    t.match(
+      rogue.lastError,
+      new RegExp(
+        `^MQTT broker mqtts://127\\.0\\.0\\.1:${broker.port}: the broker refused our client certificate`,
+      ),
+    );
+    const key = (await readFile(join(dir, 'rogue.key'), 'utf8')).split('\n')[1];
+    t.notOk(
+      [...good.lines, ...bad.lines].some((l) => l.includes(key)),
+      'no key material in any log line',
+    );
+  },
+);
+
+t.test(
+  'username and password from a file (systemd credentials); a wrong one is refused; no secret logged',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-auth-'));
+    const secret = 'S3cret-p4ss-word-1234';
+    execFileSync('mosquitto_passwd', ['-b', '-c', join(dir, 'passwd'), 'ecu', secret]);
+    const broker = await Mosquitto.create(dir, `allow_anonymous false\npassword_file ${dir}/passwd\n`);
+    t.teardown(() => broker.stop());
+    await writeFile(join(dir, 'good'), `${secret}\n`);
+    await writeFile(join(dir, 'bad'), 'wrong-password-5678\n');
+    const logs = capture();
+    const make = async (file: string, id: string) => {
+      const p = new MqttPublisher({
+        url: broker.url,
+        clientId: id,
+        baseTopic: 'ecg-emotiond/v1',
+        outbox: await Outbox.open(join(dir, id)),
+        info: () => ({}),
+        username: 'ecu',
+        passwordFile: join(dir, file),
+        reconnectMs: 200,
+        log: logs.log,
+      });
+      await p.start();
+      t.teardown(() => p.stop());
+      return p;
+    };
+    const ok = await make('good', 'auth-good');
+    const wrong = await make('bad', 'auth-bad');
+    t.ok(await waitFor(() => ok.connected, 5000), 'the password from the file is accepted');
+    t.ok(await waitFor(() => wrong.lastError !== null, 5000), `refused: ${wrong.lastError}`);
+    t.match(wrong.lastError, /Bad username or password|Not authorized/i);
+    t.notOk(
+      logs.lines.some((l) => l.includes(secret) || l.includes('wrong-password-5678')),
+      'no password in any log line',
+    );
+  },
+);
