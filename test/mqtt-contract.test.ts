@@ -15,6 +15,7 @@ import {
   signalQualityPayload,
   TOPIC_SCHEMAS,
   TOPICS,
+  vssHeartRatePayload,
 } from '../src/publish/payloads.js';
 
 const context = {
@@ -63,6 +64,8 @@ t.test(
       [],
     );
     t.same(payloadProblems('state', 'online'), []);
+    t.same(payloadProblems('vss/Vehicle.Driver.HeartRate', vssHeartRatePayload(72.4)), []);
+    t.equal(vssHeartRatePayload(72.6).value, 73);
     const bad = { ...emotionPayload(decisions[0], context), confidence: 1.5 };
     t.match(payloadProblems('emotion', bad).join(), /confidence must be <= 1/);
     const { eventId: _, ...noId } = emotionPayload(decisions[0], context);
@@ -78,7 +81,10 @@ t.test(
 t.test('schemas/mqtt/ holds exactly the schemas the daemon validates with', async (t) => {
   for (const topic of TOPICS) {
     const file = JSON.parse(
-      await readFile(join(PROJECT_ROOT, 'schemas', 'mqtt', `${topic.replace('/', '-')}.schema.json`), 'utf8'),
+      await readFile(
+        join(PROJECT_ROOT, 'schemas', 'mqtt', `${topic.replaceAll('/', '-')}.schema.json`),
+        'utf8',
+      ),
     );
     t.same(file, JSON.parse(JSON.stringify(TOPIC_SCHEMAS[topic])), topic);
   }

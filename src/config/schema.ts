@@ -44,6 +44,38 @@ export interface Config {
       maxWorkspaceBytes: number;
     };
   };
+  mqtt: {
+    url: string;
+    /** Topics go under `<prefix>/<vehicleId>/`. */
+    prefix: string;
+    clientId: string | null;
+    username: string | null;
+    /** Read at connect (systemd: LoadCredential= → $CREDENTIALS_DIRECTORY/…); never logged. */
+    passwordFile: string | null;
+    caFile: string | null;
+    certFile: string | null;
+    keyFile: string | null;
+    /** MQTT 5 message expiry of events, seconds (0: none). */
+    messageExpiryS: number;
+    reconnectMs: number;
+    maxReconnectMs: number;
+    /** Also publish `vss/Vehicle.Driver.HeartRate` (uint16 bpm). */
+    vssMirror: boolean;
+  };
+  outbox: {
+    dir: string;
+    maxBytes: number;
+    fsync: 'always' | 'interval' | 'never';
+    fsyncIntervalMs: number;
+  };
+  decision: {
+    smoothing: 'ema' | 'majority';
+    emaAlpha: number;
+    majorityWindows: number;
+    minConfidence: number;
+    hysteresis: number;
+    endAfterUnusable: number;
+  };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   };
@@ -118,6 +150,52 @@ export const configSchema = {
             maxWorkspaceBytes: { type: 'integer', minimum: 1048576, default: 1073741824 },
           },
         },
+      },
+    },
+    mqtt: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        url: { type: 'string', pattern: '^(mqtts?|wss?)://', default: 'mqtt://127.0.0.1:1883' },
+        prefix: { type: 'string', pattern: '^[^#+/][^#+]*$', default: 'ecg-emotiond' },
+        clientId: { type: ['string', 'null'], default: null },
+        username: { type: ['string', 'null'], default: null },
+        passwordFile: { type: ['string', 'null'], default: null },
+        caFile: { type: ['string', 'null'], default: null },
+        certFile: { type: ['string', 'null'], default: null },
+        keyFile: { type: ['string', 'null'], default: null },
+        messageExpiryS: { type: 'integer', minimum: 0, default: 0 },
+        reconnectMs: { type: 'integer', minimum: 50, default: 500 },
+        maxReconnectMs: { type: 'integer', minimum: 100, default: 10000 },
+        vssMirror: { type: 'boolean', default: false },
+      },
+    },
+    outbox: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        dir: { type: 'string', minLength: 1, default: '/var/lib/ecg-emotiond/outbox' },
+        maxBytes: { type: 'integer', minimum: 65536, default: 67108864 },
+        fsync: { enum: ['always', 'interval', 'never'], default: 'always' },
+        fsyncIntervalMs: { type: 'integer', minimum: 10, default: 1000 },
+      },
+    },
+    decision: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        smoothing: { enum: ['ema', 'majority'], default: 'ema' },
+        emaAlpha: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.3 },
+        majorityWindows: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
+        minConfidence: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+        hysteresis: { type: 'number', minimum: 0, maximum: 1, default: 0.1 },
+        endAfterUnusable: { type: 'integer', minimum: 1, default: 3 },
       },
     },
     log: {

@@ -126,6 +126,16 @@ export const TOPIC_SCHEMAS = {
       ...time,
     },
   },
+  'vss/Vehicle.Driver.HeartRate': {
+    $id: 'ecg-emotiond/mqtt/vss-heart-rate',
+    type: 'object',
+    additionalProperties: false,
+    required: ['value', 'timeMs'],
+    properties: {
+      value: { type: 'integer', minimum: 0, maximum: 65535 },
+      timeMs: { type: 'integer', minimum: 0 },
+    },
+  },
   stats: {
     $id: 'ecg-emotiond/mqtt/stats',
     type: 'object',
@@ -257,4 +267,9 @@ export function heartRatePayload(
     window: { startMs: Math.round(w.startMs), endMs: Math.round(w.endMs) },
     ...stamp(),
   };
+}
+
+/** The optional VSS mirror: `Vehicle.Driver.HeartRate` is a uint16 in bpm. */
+export function vssHeartRatePayload(bpm: number, nowMs = Date.now()) {
+  return { value: Math.max(0, Math.min(65535, Math.round(bpm))), timeMs: nowMs };
 }
