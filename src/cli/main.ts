@@ -16,6 +16,7 @@ import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
 import { ModelError } from '../model/package/model-package.js';
 import { WeightError } from '../model/build/weight-error.js';
 import { ExitCode } from './exit-codes.js';
+import { runDemo } from '../daemon/demo.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
@@ -190,6 +191,19 @@ export function buildProgram(): Command {
   addModelCommands(program, bench);
   addHilCommands(program);
   addEventsCommands(program);
+
+  program
+    .command('demo')
+    .description(
+      'the whole path on a bundled real recording (drivedb drive06, 10 min) with an embedded MQTT broker',
+    )
+    .option('--record <record>', 'another record')
+    .option('--broker <url>', 'use this broker instead of the embedded one')
+    .option('--speed <x>', 'playback speed, × real time', numberArg('--speed'), 40)
+    .option('--config <file>', 'YAML config')
+    .action(async (o: { record?: string; broker?: string; speed: number; config?: string }) => {
+      await runDemo(o);
+    });
 
   program
     .command('config')

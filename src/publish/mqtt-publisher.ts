@@ -21,6 +21,8 @@ export interface PublisherOptions {
   maxReconnectMs?: number;
   /** MQTT 5 message expiry for events, seconds (0: none). */
   messageExpiryS?: number;
+  /** 5 (default) or 4 (3.1.1) for brokers without MQTT 5, such as the demo's embedded aedes. */
+  protocolVersion?: 4 | 5;
   log: Logger;
 }
 
@@ -42,6 +44,10 @@ export class MqttPublisher {
     this.delayMs = o.reconnectMs ?? 500;
   }
 
+  private get v5(): boolean {
+    return (this.o.protocolVersion ?? 5) === 5;
+  }
+
   get connected(): boolean {
     return this.client?.connected ?? false;
   }
@@ -59,7 +65,7 @@ export class MqttPublisher {
     }
     const options: IClientOptions = {
       clientId: o.clientId,
-      protocolVersion: 5,
+      protocolVersion: o.protocolVersion ?? 5,
       clean: true,
       reconnectPeriod: this.delayMs,
       connectTimeout: 5000,
@@ -82,7 +88,7 @@ export class MqttPublisher {
       client.publish(`${o.baseTopic}/info`, JSON.stringify(o.info()), {
         qos: 1,
         retain: true,
-        properties: { contentType: 'application/json' },
+        ...(this.v5 ? { properties: { contentType: 'application/json' } } : {}),
       });
       void this.drain();
     });
@@ -125,11 +131,16 @@ export class MqttPublisher {
           e.payload,
           {
             qos: 1,
-            properties: {
-              contentType: 'application/json',
-              userProperties: { outboxId: e.id.toString() },
-              ...(this.o.messageExpiryS ? { messageExpiryInterval: this.o.messageExpiryS } : {}),
-            },
+            retain: e.topic.endsWith('/emotion/state'), // the contract's retained current state
+            ...(this.v5
+              ? {
+                  properties: {
+                    contentType: 'application/json',
+                    userProperties: { outboxId: e.id.toString() },
+                    ...(this.o.messageExpiryS ? { messageExpiryInterval: this.o.messageExpiryS } : {}),
+                  },
+                }
+              : {}),
           },
           (err) => {
             // Still "in flight" until the ack is on disk, so a drain meanwhile does not resend it.

@@ -1,0 +1,179 @@
+import { EcgChain } from '../dsp/chain.js';
+import { reasonNames } from '../dsp/quality.js';
+import type { EcgWindow } from '../dsp/windower.js';
+import { EmotionDecider } from '../decision/decider.js';
+import type { Config } from '../config/schema.js';
+import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
+import type { Logger } from '../log.js';
+import type { ModelPackage } from '../model/package/model-package.js';
+import { windowSpecOf } from '../model/package/model-package.js';
+import type { InferenceEngine } from '../model/runtime/engine.js';
+import type { MqttPublisher } from '../publish/mqtt-publisher.js';
+import {
+  emotionPayload,
+  emotionStatePayload,
+  heartRatePayload,
+  signalQualityPayload,
+  vssHeartRatePayload,
+} from '../publish/payloads.js';
+
+export interface PipelineStats {
+  samples: number;
+  windows: { good: number; acceptable: number; unusable: number };
+  /** Usable windows skipped because the model was still busy with the previous one. */
+  droppedBusy: number;
+  events: { new: number; update: number; end: number };
+  inferenceMs: number[];
+  totalMs: number[];
+}
+
+/**
+ * The daemon's data flow after the source: samples → streaming chain → rated windows → model (in
+ * its worker, one window at a time) → decision → payloads → outbox/MQTT. Latency is stamped from
+ * the ingress time of the frame that completed each window.
+ */
+export class Pipeline {
+  readonly chain: EcgChain;
+  readonly decider: EmotionDecider;
+  readonly stats: PipelineStats = {
+    samples: 0,
+    windows: { good: 0, acceptable: 0, unusable: 0 },
+    droppedBusy: 0,
+    events: { new: 0, update: 0, end: 0 },
+    inferenceMs: [],
+    totalMs: [],
+  };
+  private inflight: Promise<void> = Promise.resolve();
+  private readonly x: Float64Array;
+  private readonly flags: Uint8Array;
+
+  constructor(
+    private readonly o: {
+      config: Config;
+      inputRateHz: number;
+      pkg: ModelPackage;
+      engine: InferenceEngine;
+      publisher: MqttPublisher;
+      log: Logger;
+      /** Wall clock of a window's end (a replayed record maps its own time here). */
+      clock?: () => number;
+    },
+  ) {
+    const c = o.config;
+    this.chain = new EcgChain({
+      inputRateHz: o.inputRateHz,
+      spec: windowSpecOf(o.pkg.manifest),
+      cleaning: cleaningFrom(c),
+      thresholds: thresholdsFrom(c),
+      maxFrame: c.dsp.frameSamples,
+      maxDecisionDelayS: c.dsp.maxDecisionDelayS,
+    });
+    this.decider = new EmotionDecider(o.pkg.manifest.labels, c.decision);
+    this.chain.onWindow = (w) => this.onWindow(w);
+    this.x = new Float64Array(c.dsp.frameSamples);
+    this.flags = new Uint8Array(c.dsp.frameSamples);
+  }
+
+  /** Samples in mV with per-sample flags, as a source decoded them. */
+  push(mv: ArrayLike<number>, flags: ArrayLike<number> | null, ingressNs = process.hrtime.bigint()): void {
+    const f = this.o.config.dsp.frameSamples;
+    for (let i = 0; i < mv.length; i += f) {
+      const n = Math.min(f, mv.length - i);
+      for (let k = 0; k < n; k++) {
+        this.x[k] = mv[i + k];
+        this.flags[k] = flags ? flags[i + k] : 0;
+      }
+      this.chain.push(this.x, n, this.flags, ingressNs);
+    }
+    this.stats.samples += mv.length;
+  }
+
+  /** Lost samples before the next push: windows spanning the gap are never usable. */
+  gap(): void {
+    this.chain.markGap();
+  }
+
+  /** Resolves when the window in inference (if any) is done and published. */
+  drain(): Promise<void> {
+    return this.inflight;
+  }
+
+  private onWindow(w: EcgWindow): void {
+    this.stats.windows[w.quality]++;
+    const endMs = (this.o.clock ?? Date.now)();
+    const bounds = { startMs: endMs - (1000 * (w.endIndex - w.startIndex)) / w.sampleRateHz, endMs };
+    const pub = this.o.publisher;
+    void pub.publish('signal_quality', signalQualityPayload(w.quality, reasonNames(w.reasons), bounds));
+    if (w.quality !== 'unusable' && Number.isFinite(w.heartRate.meanBpm)) {
+      const hr = w.heartRate;
+      void pub.publish(
+        'heart_rate',
+        heartRatePayload(hr.meanBpm, finite(hr.rmssdMs), finite(hr.sdnnMs), bounds),
+      );
+      if (this.o.config.mqtt.vssMirror)
+        void pub.publish('vss/Vehicle.Driver.HeartRate', vssHeartRatePayload(hr.meanBpm));
+    }
+    if (w.quality === 'unusable') {
+      this.decide(null, w, bounds, 0, 0);
+      return;
+    }
+    if (this.o.engine.busy) {
+      this.stats.droppedBusy++; // real time beats completeness: the next window overlaps this one by 75 %
+      return;
+    }
+    const samples = w.samples.slice();
+    const ingressNs = w.ingressNs;
+    const meta = { quality: w.quality, hr: w.heartRate.meanBpm };
+    this.inflight = this.o.engine.infer(samples).then(
+      (r) => {
+        const inferenceMs = r.inferenceNs / 1e6;
+        const totalMs = ingressNs ? Number(process.hrtime.bigint() - ingressNs) / 1e6 : r.roundTripNs / 1e6;
+        this.stats.inferenceMs.push(inferenceMs);
+        this.stats.totalMs.push(totalMs);
+        this.decide(
+          r.probabilities,
+          { ...meta, heartRate: { meanBpm: meta.hr } },
+          bounds,
+          inferenceMs,
+          totalMs,
+        );
+      },
+      (err: Error) => this.o.log.error({ err: err.message }, 'inference failed; window skipped'),
+    );
+  }
+
+  private decide(
+    probabilities: Float32Array | null,
+    w: { quality: EcgWindow['quality']; heartRate: { meanBpm: number } },
+    bounds: { startMs: number; endMs: number },
+    inferenceMs: number,
+    totalMs: number,
+  ): void {
+    const m = this.o.pkg.manifest;
+    const decisions = this.decider.push({ probabilities, quality: w.quality, ...bounds });
+    for (const d of decisions) {
+      this.stats.events[d.type]++;
+      void this.o.publisher.publish(
+        'emotion',
+        emotionPayload(d, {
+          heartRateBpm: finite(w.heartRate.meanBpm),
+          signalQuality: w.quality,
+          model: { name: m.name, version: m.version, precision: m.precision, sha256: m.sha256 },
+          provider: this.o.engine.provider,
+          inferenceMs,
+          totalMs,
+        }),
+      );
+    }
+    if (decisions.length) {
+      const s = this.decider.state;
+      const conf = decisions.at(-1)!.confidence;
+      void this.o.publisher.publish(
+        'emotion/state',
+        emotionStatePayload(s ? { ...s, confidence: conf } : null),
+      );
+    }
+  }
+}
+
+const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);

@@ -1,0 +1,34 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import t from 'tap';
+import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+
+t.test(
+  'npm start: the demo runs the whole path on the bundled recording and every event reaches the consumer',
+  async (t) => {
+    const r = spawnSync(
+      process.execPath,
+      [join(PROJECT_ROOT, 'dist', 'cli', 'main.js'), 'demo', '--speed', '120'],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
+    t.equal(r.status, 0, r.stderr);
+    const out = r.stdout;
+    t.match(out, /model driver-stress-drivedb 0\.1\.0 \(int8, labels low\/medium\/high\) on cpu/);
+    t.match(out, /execution provider tensorrt skipped: /);
+    t.match(out, /\d\d:\d\d {2}NEW {2}(low|medium|high)/, 'an episode starts and is printed');
+    const m =
+      /events {5}new (\d+), update (\d+), end (\d+); received by the consumer (\d+); outbox left (\d+)/.exec(
+        out,
+      );
+    t.ok(m, out);
+    const [, n, u, e, received, left] = m!.map(Number);
+    t.ok(n >= 1);
+    t.equal(received, n + u + e, 'the consumer on the broker received every emotion event');
+    t.equal(left, 0, 'the outbox drained');
+    const w = /windows {4}good (\d+), acceptable (\d+), unusable (\d+)/.exec(out)!.slice(1).map(Number);
+    t.equal(w[0] + w[1] + w[2], 477, '10 minutes of ECG at a 1.25 s hop');
+  },
+);
