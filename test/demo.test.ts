@@ -28,6 +28,9 @@ t.test(
     t.ok(n >= 1);
     t.equal(received, n + u + e, 'the consumer on the broker received every emotion event');
     t.equal(left, 0, 'the outbox drained');
+    const mq = /MQTT {7}(\d+) messages on \S+, (\d+) not matching their schema/.exec(out);
+    t.ok(mq && Number(mq[1]) > received, 'state, info, heart rate, signal quality and emotion messages');
+    t.equal(Number(mq?.[2]), 0, 'every published payload validates against its topic schema');
     const w = /windows {4}good (\d+), acceptable (\d+), unusable (\d+)/.exec(out)!.slice(1).map(Number);
     t.equal(w[0] + w[1] + w[2], 477, '10 minutes of ECG at a 1.25 s hop');
   },

@@ -12,6 +12,7 @@ import { createLogger } from '../log.js';
 import { startModel } from '../model/runtime/load-model.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import { Outbox } from '../publish/outbox.js';
+import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { openChannel } from '../records/open.js';
 import { Pipeline } from './pipeline.js';
 
@@ -97,9 +98,17 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
   const consumer = await mqtt.connectAsync(broker, { protocolVersion: o.broker ? 5 : 4 });
   await consumer.subscribeAsync(`${base}/#`, { qos: 1 });
   let received = 0;
+  let messages = 0;
+  const invalid: string[] = [];
   let recordS = 0;
   consumer.on('message', (topic, payload) => {
     const name = topic.slice(base.length + 1);
+    // Every message is checked against the contract's schema for its topic.
+    messages++;
+    const known = (TOPICS as string[]).includes(name);
+    const body = name === 'state' ? payload.toString() : JSON.parse(payload.toString());
+    const problems = known ? payloadProblems(name as Topic, body) : ['unknown topic'];
+    if (problems.length) invalid.push(`${topic}: ${problems.join('; ')}`);
     if (name !== 'emotion') return;
     received++;
     const e = JSON.parse(payload.toString());
@@ -181,6 +190,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
   );
   out(
     `  events     new ${s.events.new}, update ${s.events.update}, end ${s.events.end}; received by the consumer ${received}; outbox left ${outbox.depth}`,
+  );
+  out(
+    `  MQTT       ${messages} messages on ${base}/#, ${invalid.length} not matching their schema${invalid.length ? `: ${invalid[0]}` : ''}`,
   );
 
   await publisher.stop();

@@ -111,7 +111,15 @@ export class MqttPublisher {
 
   /** Stores the event durably, then sends it if the broker is there. */
   async publish(subtopic: string, payload: unknown): Promise<bigint> {
+    const dropped = this.o.outbox.report.droppedOldest;
     const id = await this.o.outbox.append(`${this.o.baseTopic}/${subtopic}`, JSON.stringify(payload));
+    const now = this.o.outbox.report.droppedOldest;
+    if (now > dropped) {
+      this.o.log.warn(
+        { dropped: now - dropped, droppedTotal: now },
+        `outbox full: dropped the ${now - dropped} oldest events`,
+      );
+    }
     void this.drain();
     return id;
   }
