@@ -17,6 +17,7 @@ import { ModelError } from '../model/package/model-package.js';
 import { WeightError } from '../model/build/weight-error.js';
 import { ExitCode } from './exit-codes.js';
 import { runDemo } from '../daemon/demo.js';
+import { runDaemon } from '../daemon/run.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
@@ -191,6 +192,14 @@ export function buildProgram(): Command {
   addModelCommands(program, bench);
   addHilCommands(program);
   addEventsCommands(program);
+
+  program
+    .command('run')
+    .description(
+      'the daemon: source → DSP → model → decision → outbox/MQTT until SIGTERM (SIGHUP re-reads the config)',
+    )
+    .option('--config <file>', 'YAML config (defaults, then ECG_EMOTIOND__* environment overrides)')
+    .action(async (o: { config?: string }) => runDaemon(o.config));
 
   program
     .command('demo')

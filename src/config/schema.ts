@@ -44,6 +44,22 @@ export interface Config {
       maxWorkspaceBytes: number;
     };
   };
+  source: {
+    /** serial (UART, USB, Bluetooth SPP, pty), can (SocketCAN), slcan (USB-CAN adapter). */
+    kind: 'serial' | 'can' | 'slcan';
+    /** Device path (serial, slcan) or interface (can). */
+    path: string;
+    baudRate: number;
+    protocol: 'ecg-serial' | 'ascii' | 'bitalino';
+    /** For protocols that do not carry them (ascii; BITalino has its own). */
+    sampleRateHz: number;
+    gain: number;
+    baseline: number;
+    /** BITalino analog channels to enable (0 = A1) and the one carrying ECG. */
+    bitalinoChannels: number[];
+    bitalinoEcgChannel: number;
+    silenceMs: number;
+  };
   mqtt: {
     url: string;
     /** Topics go under `<prefix>/<vehicleId>/`. */
@@ -150,6 +166,30 @@ export const configSchema = {
             maxWorkspaceBytes: { type: 'integer', minimum: 1048576, default: 1073741824 },
           },
         },
+      },
+    },
+    source: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        kind: { enum: ['serial', 'can', 'slcan'], default: 'serial' },
+        path: { type: 'string', minLength: 1, default: '/dev/ecg-sensor' },
+        baudRate: { type: 'integer', minimum: 300, default: 115200 },
+        protocol: { enum: ['ecg-serial', 'ascii', 'bitalino'], default: 'ecg-serial' },
+        sampleRateHz: { type: 'number', exclusiveMinimum: 0, default: 500 },
+        gain: { type: 'number', exclusiveMinimum: 0, default: 200 },
+        baseline: { type: 'number', default: 0 },
+        bitalinoChannels: {
+          type: 'array',
+          items: { type: 'integer', minimum: 0, maximum: 5 },
+          minItems: 1,
+          uniqueItems: true,
+          default: [1],
+        },
+        bitalinoEcgChannel: { type: 'integer', minimum: 0, maximum: 5, default: 1 },
+        silenceMs: { type: 'integer', minimum: 100, default: 1000 },
       },
     },
     mqtt: {

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { SampleFlag } from '../dsp/flags.js';
+import { BITALINO_ECG } from '../hil/replay.js';
+import { createLogger, type Logger } from '../log.js';
+import { startModel } from '../model/runtime/load-model.js';
+import { MqttPublisher } from '../publish/mqtt-publisher.js';
+import { Outbox } from '../publish/outbox.js';
+import { FrameFlag, type SampleFrame } from '../protocols/types.js';
+import { SerialSource } from '../sources/serial-source.js';
+import { SocketCanSource } from '../sources/socketcan-source.js';
+import type { EcgSource } from '../sources/source.js';
+import { Pipeline } from './pipeline.js';
+
+const VERSION = '0.1.0';
+
+function sourceFor(c: Config['source']): EcgSource {
+  if (c.kind === 'can') return new SocketCanSource({ iface: c.path, silenceMs: c.silenceMs });
+  return new SerialSource({
+    path: c.path,
+    baudRate: c.baudRate,
+    protocol: c.kind === 'slcan' ? 'slcan' : c.protocol,
+    silenceMs: c.silenceMs,
+    bitalinoChannels: c.bitalinoChannels,
+    bitalinoEcgChannel: c.bitalinoEcgChannel,
+  });
+}
+
+/** ADC → mV with the frame's own scale where the wire carries it, else the configured one. */
+function scaleOf(c: Config['source'], f: SampleFrame): { gain: number; baseline: number } {
+  if (f.gain !== undefined && f.baseline !== undefined) return { gain: f.gain, baseline: f.baseline };
+  if (c.kind === 'serial' && c.protocol === 'bitalino') return BITALINO_ECG;
+  return { gain: c.gain, baseline: c.baseline };
+}
+
+/**
+ * `ecg-emotiond run --config FILE`: source → DSP → windows → model → decision → outbox/MQTT until
+ * SIGTERM/SIGINT (stop the source, finish the inference in flight, flush, publish `offline`, exit
+ * within 2 s). SIGHUP re-reads the config and applies what can change live (log level, decision);
+ * an invalid file is logged and the running config kept.
+ */
+export async function runDaemon(configFile: string | undefined): Promise<void> {
+  let config = await loadConfig(configFile);
+  const log: Logger = createLogger(config.log.level);
+  const { pkg, engine } = await startModel(config.model, log);
+  const outbox = await Outbox.open(config.outbox.dir, {
+    maxBytes: config.outbox.maxBytes,
+    fsync: config.outbox.fsync,
+    fsyncIntervalMs: config.outbox.fsyncIntervalMs,
+  });
+  const m = config.mqtt;
+  const startedAt = new Date().toISOString();
+  const publisher = new MqttPublisher({
+    url: m.url,
+    clientId: m.clientId ?? `ecg-emotiond-${config.vehicleId}`,
+    baseTopic: `${m.prefix}/${config.vehicleId}`,
+    outbox,
+    info: () => ({
+      version: VERSION,
+      vehicleId: config.vehicleId,
+      model: {
+        name: pkg.manifest.name,
+        version: pkg.manifest.version,
+        precision: pkg.manifest.precision,
+        sha256: pkg.manifest.sha256,
+      },
+      provider: engine.provider,
+      configDigest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
+      startedAt,
+    }),
+    username: m.username ?? undefined,
+    passwordFile: m.passwordFile ?? undefined,
+    tls: {
+      caFile: m.caFile ?? undefined,
+      certFile: m.certFile ?? undefined,
+      keyFile: m.keyFile ?? undefined,
+    },
+    reconnectMs: m.reconnectMs,
+    maxReconnectMs: m.maxReconnectMs,
+    messageExpiryS: m.messageExpiryS,
+    log,
+  });
+  await publisher.start();
+
+  const source = sourceFor(config.source);
+  let pipeline: Pipeline | null = null;
+  let pipelineRate = 0;
+  source.onState = (state, detail) => log.info({ state, detail }, `source ${state}: ${detail}`);
+  source.onGap = (lost) => {
+    log.warn({ lost }, `gap: ${lost ?? 'an unknown number of'} samples lost`);
+    pipeline?.gap();
+  };
+  const mv = new Float64Array(4096);
+  const flags = new Uint8Array(4096);
+  source.onFrame = (f, arrivalNs) => {
+    const rate = f.sampleRateHz ?? config.source.sampleRateHz;
+    if (!pipeline || rate !== pipelineRate) {
+      // The chain is built for the input rate the wire reports (a new rate restarts it).
+      pipeline = new Pipeline({ config, inputRateHz: rate, pkg, engine, publisher, log });
+      pipelineRate = rate;
+      log.info({ sampleRateHz: rate }, `streaming at ${rate} Hz`);
+    }
+    const { gain, baseline } = scaleOf(config.source, f);
+    const flag =
+      (f.flags & FrameFlag.LeadOff ? SampleFlag.LeadOff : 0) |
+      (f.flags & FrameFlag.Saturated ? SampleFlag.Saturated : 0);
+    for (let i = 0; i < f.samples.length; i += mv.length) {
+      const n = Math.min(mv.length, f.samples.length - i);
+      for (let k = 0; k < n; k++) {
+        mv[k] = (f.samples[i + k] - baseline) / gain;
+        flags[k] = flag;
+      }
+      pipeline.push(mv.subarray(0, n), flags.subarray(0, n), arrivalNs);
+    }
+  };
+  source.start();
+  log.info({ source: config.source.path, model: pkg.manifest.name, broker: m.url }, 'ecg-emotiond running');
+
+  process.on('SIGHUP', () => {
+    void loadConfig(configFile).then(
+      (next) => {
+        log.level = next.log.level;
+        Object.assign(config.decision, next.decision); // the decider holds this object
+        config = { ...config, log: next.log };
+        log.info('configuration re-read: log level and decision settings applied (others need a restart)');
+      },
+      (err: Error) =>
+        log.error(
+          { err: err instanceof ConfigError ? err.message : String(err) },
+          'SIGHUP: config not applied, keeping the running one',
+        ),
+    );
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  const t0 = Date.now();
+  const hardStop = setTimeout(() => {
+    log.error('shutdown took longer than 2 s; exiting');
+    process.exit(1);
+  }, 2000);
+  hardStop.unref();
+  await source.stop();
+  await (pipeline as Pipeline | null)?.drain();
+  await publisher.stop();
+  await outbox.close();
+  await engine.close();
+  log.info({ ms: Date.now() - t0, pending: outbox.depth }, 'stopped');
+}
