@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -53,7 +53,21 @@ t.test(
       });
     });
 
-    const daemon = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'config.yaml')]);
+    // systemd's notify socket, played by a Unix datagram listener (Node has none; python3 does).
+    const notifySocket = join(dir, 'notify.sock');
+    const listener = spawn('python3', [
+      '-u',
+      '-c',
+      `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('bound',flush=True)\nwhile True:\n  print(s.recv(4096).decode().replace(chr(10),' '),flush=True)`,
+      notifySocket,
+    ]);
+    t.teardown(() => listener.kill());
+    let notes = '';
+    listener.stdout.on('data', (b) => (notes += b));
+    await waitFor(() => notes.includes('bound'), 5000);
+    const daemon = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'config.yaml')], {
+      env: { ...process.env, NOTIFY_SOCKET: notifySocket, WATCHDOG_USEC: '400000' },
+    });
     let log = '';
     daemon.stderr.on('data', (b) => (log += b));
     t.ok(await waitFor(() => log.includes('ecg-emotiond running'), 20_000), 'started');
@@ -83,6 +97,9 @@ t.test(
     const quality = received.filter((m) => m.topic === 'signal_quality').length;
     t.ok(quality >= 40, `${quality} windows rated (60 s at a 1.25 s hop)`);
     t.match(log, /streaming at 496 Hz/, 'the rate the wire reported');
+    t.match(notes, /READY=1/, 'READY=1 after warm-up');
+    t.match(notes, /EXTEND_TIMEOUT_USEC=/, 'more start time asked while TensorRT might build');
+    t.ok((notes.match(/WATCHDOG=1/g) ?? []).length >= 5, 'the watchdog fed while samples flow');
 
     const t0 = Date.now();
     daemon.kill('SIGTERM');
@@ -91,5 +108,22 @@ t.test(
     t.equal(code, 0);
     t.ok(ms <= 2500, `stopped in ${ms} ms`);
     t.ok(await waitFor(() => received.at(-1)?.body === 'offline', 3000), 'offline published on the way out');
+    t.ok(await waitFor(() => notes.includes('STOPPING=1'), 2000), 'STOPPING=1');
   },
 );
+
+t.test('the systemd unit verifies and its exposure is at most 2.5', async (t) => {
+  const unit = join(PROJECT_ROOT, 'systemd', 'ecg-emotiond.service');
+  const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+  t.equal(verify.status, 0, verify.stderr);
+  t.equal(verify.stderr.trim(), '', 'no warnings');
+  const security = spawnSync('systemd-analyze', ['security', '--offline=true', unit], { encoding: 'utf8' });
+  const exposure = Number(
+    /Overall exposure level for ecg-emotiond\.service: ([\d.]+)/.exec(security.stdout)?.[1],
+  );
+  t.ok(exposure <= 2.5, `exposure ${exposure}`);
+  const text = await readFile(unit, 'utf8');
+  t.match(text, /^Type=notify$/m);
+  t.match(text, /RestrictAddressFamilies=.*AF_CAN/);
+  t.notMatch(text, /^MemoryDenyWriteExecute=yes/m, 'V8 needs W+X memory');
+});

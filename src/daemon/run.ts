@@ -12,6 +12,7 @@ import { SerialSource } from '../sources/serial-source.js';
 import { SocketCanSource } from '../sources/socketcan-source.js';
 import type { EcgSource } from '../sources/source.js';
 import { Pipeline } from './pipeline.js';
+import { SdNotify } from './sd-notify.js';
 
 const VERSION = '0.1.0';
 
@@ -43,6 +44,9 @@ function scaleOf(c: Config['source'], f: SampleFrame): { gain: number; baseline:
 export async function runDaemon(configFile: string | undefined): Promise<void> {
   let config = await loadConfig(configFile);
   const log: Logger = createLogger(config.log.level);
+  const sd = new SdNotify();
+  // A first TensorRT engine build takes minutes on an Orin: ask systemd for the time up front.
+  if (config.model.providers.includes('tensorrt')) await sd.extendTimeout(10 * 60_000);
   const { pkg, engine } = await startModel(config.model, log);
   const outbox = await Outbox.open(config.outbox.dir, {
     maxBytes: config.outbox.maxBytes,
@@ -116,6 +120,23 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   };
   source.start();
   log.info({ source: config.source.path, model: pkg.manifest.name, broker: m.url }, 'ecg-emotiond running');
+  await sd.ready(`running ${pkg.manifest.name} on ${engine.provider}`);
+
+  // The watchdog is fed only while the pipeline is alive: samples arriving (or the source honestly
+  // reporting silence or disconnection, which it retries on its own) and inference not stuck.
+  let lastSamples = -1;
+  let busySince = 0;
+  const watchdog = sd.watchdogIntervalMs
+    ? setInterval(() => {
+        const samples = (pipeline as Pipeline | null)?.stats.samples ?? 0;
+        const flowing = samples !== lastSamples || source.state !== 'connected';
+        lastSamples = samples;
+        busySince = engine.busy ? busySince || Date.now() : 0;
+        const stuck = busySince > 0 && Date.now() - busySince > 5000;
+        if (flowing && !stuck) void sd.watchdog();
+        else log.warn({ flowing, stuck }, 'pipeline not alive: watchdog not fed');
+      }, sd.watchdogIntervalMs)
+    : null;
 
   process.on('SIGHUP', () => {
     void loadConfig(configFile).then(
@@ -137,6 +158,8 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     process.once('SIGINT', resolve);
   });
   const t0 = Date.now();
+  if (watchdog) clearInterval(watchdog);
+  void sd.stopping();
   const hardStop = setTimeout(() => {
     log.error('shutdown took longer than 2 s; exiting');
     process.exit(1);
