@@ -6,7 +6,7 @@ import mqtt from 'mqtt';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
 import { ptyPair } from '../src/hil/pty-pair.js';
-import { Mosquitto } from '../src/publish/mosquitto.js';
+import { freePort, Mosquitto } from '../src/publish/mosquitto.js';
 import { payloadProblems, type Topic } from '../src/publish/payloads.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
@@ -24,6 +24,7 @@ t.test(
     t.teardown(() => broker.stop());
     const pty = await ptyPair(dir);
     t.teardown(() => pty.stop());
+    const healthPort = await freePort();
     await writeFile(
       join(dir, 'config.yaml'),
       [
@@ -35,6 +36,9 @@ t.test(
         `  url: ${broker.url}`,
         'outbox:',
         `  dir: ${join(dir, 'outbox')}`,
+        'health:',
+        '  enabled: true',
+        `  port: ${healthPort}`,
         'log:',
         '  level: info',
         '',
@@ -100,6 +104,26 @@ t.test(
     t.match(notes, /READY=1/, 'READY=1 after warm-up');
     t.match(notes, /EXTEND_TIMEOUT_USEC=/, 'more start time asked while TensorRT might build');
     t.ok((notes.match(/WATCHDOG=1/g) ?? []).length >= 5, 'the watchdog fed while samples flow');
+
+    const healthz = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
+    t.equal(healthz.status, 200);
+    const h = (await healthz.json()) as { mqttConnected: boolean; samples: number };
+    t.equal(h.mqttConnected, true);
+    t.ok(h.samples >= 60 * 496, `${h.samples} samples`);
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    t.match(metrics, /^ecg_emotiond_samples_total (\d+)$/m);
+    t.match(metrics, /^ecg_emotiond_windows_total\{quality="good"\} \d+$/m);
+    t.match(metrics, /^ecg_emotiond_inference_seconds_count [1-9]\d*$/m, 'inference latency histogram');
+    t.match(metrics, /^ecg_emotiond_window_latency_seconds_bucket\{le="\+Inf"\} [1-9]/m);
+    t.match(metrics, /^ecg_emotiond_outbox_depth \d+$/m);
+    t.match(metrics, /^ecg_emotiond_resident_memory_bytes [1-9]\d*$/m);
+    // The source went silent after the replay: still alive (it says so honestly), still 200.
+    await new Promise((r) => setTimeout(r, 1500));
+    t.equal(
+      (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).status,
+      200,
+      'a silent source is not a dead pipeline',
+    );
 
     const t0 = Date.now();
     daemon.kill('SIGTERM');

@@ -92,6 +92,12 @@ export interface Config {
     hysteresis: number;
     endAfterUnusable: number;
   };
+  health: {
+    /** HTTP /healthz and /metrics (Prometheus) on `host:port`; off unless asked. */
+    enabled: boolean;
+    host: string;
+    port: number;
+  };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   };
@@ -236,6 +242,17 @@ export const configSchema = {
         minConfidence: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
         hysteresis: { type: 'number', minimum: 0, maximum: 1, default: 0.1 },
         endAfterUnusable: { type: 'integer', minimum: 1, default: 3 },
+      },
+    },
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 1, maximum: 65535, default: 9464 },
       },
     },
     log: {

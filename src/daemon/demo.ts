@@ -175,9 +175,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
   await new Promise((r) => setTimeout(r, 200));
 
   const s = pipeline.stats;
-  const sorted = [...s.inferenceMs].sort((a, b) => a - b);
-  const p = (q: number) =>
-    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : Number.NaN;
+  const p = (q: number) => s.inference.percentile(q);
   out(color(1, 'summary'));
   out(
     `  ECG        ${(s.samples / info.sampleRateHz / 60).toFixed(1)} min in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
@@ -186,7 +184,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
     `  windows    good ${s.windows.good}, acceptable ${s.windows.acceptable}, unusable ${s.windows.unusable}; skipped while the model was busy ${s.droppedBusy}`,
   );
   out(
-    `  inference  ${sorted.length} windows, p50 ${p(0.5).toFixed(1)} ms, p99 ${p(0.99).toFixed(1)} ms (${pkg.manifest.precision} on ${engine.provider})`,
+    `  inference  ${s.inference.count} windows, p50 ${p(0.5).toFixed(1)} ms, p99 ${p(0.99).toFixed(1)} ms (${pkg.manifest.precision} on ${engine.provider})`,
   );
   out(
     `  events     new ${s.events.new}, update ${s.events.update}, end ${s.events.end}; received by the consumer ${received}; outbox left ${outbox.depth}`,

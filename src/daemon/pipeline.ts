@@ -1,4 +1,5 @@
 import { EcgChain } from '../dsp/chain.js';
+import { LatencyStats } from './latency.js';
 import { reasonNames } from '../dsp/quality.js';
 import type { EcgWindow } from '../dsp/windower.js';
 import { EmotionDecider } from '../decision/decider.js';
@@ -23,8 +24,10 @@ export interface PipelineStats {
   /** Usable windows skipped because the model was still busy with the previous one. */
   droppedBusy: number;
   events: { new: number; update: number; end: number };
-  inferenceMs: number[];
-  totalMs: number[];
+  /** session.run time in the worker. */
+  inference: LatencyStats;
+  /** From the ingress of the frame that completed a window to its decision being published. */
+  total: LatencyStats;
 }
 
 /**
@@ -40,8 +43,8 @@ export class Pipeline {
     windows: { good: 0, acceptable: 0, unusable: 0 },
     droppedBusy: 0,
     events: { new: 0, update: 0, end: 0 },
-    inferenceMs: [],
-    totalMs: [],
+    inference: new LatencyStats(),
+    total: new LatencyStats(),
   };
   private inflight: Promise<void> = Promise.resolve();
   private readonly x: Float64Array;
@@ -128,8 +131,8 @@ export class Pipeline {
       (r) => {
         const inferenceMs = r.inferenceNs / 1e6;
         const totalMs = ingressNs ? Number(process.hrtime.bigint() - ingressNs) / 1e6 : r.roundTripNs / 1e6;
-        this.stats.inferenceMs.push(inferenceMs);
-        this.stats.totalMs.push(totalMs);
+        this.stats.inference.record(inferenceMs);
+        this.stats.total.record(totalMs);
         this.decide(
           r.probabilities,
           { ...meta, heartRate: { meanBpm: meta.hr } },

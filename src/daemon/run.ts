@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { SampleFlag } from '../dsp/flags.js';
@@ -11,6 +12,7 @@ import { FrameFlag, type SampleFrame } from '../protocols/types.js';
 import { SerialSource } from '../sources/serial-source.js';
 import { SocketCanSource } from '../sources/socketcan-source.js';
 import type { EcgSource } from '../sources/source.js';
+import { startHealthServer } from './health.js';
 import { Pipeline } from './pipeline.js';
 import { SdNotify } from './sd-notify.js';
 
@@ -122,21 +124,55 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   log.info({ source: config.source.path, model: pkg.manifest.name, broker: m.url }, 'ecg-emotiond running');
   await sd.ready(`running ${pkg.manifest.name} on ${engine.provider}`);
 
-  // The watchdog is fed only while the pipeline is alive: samples arriving (or the source honestly
-  // reporting silence or disconnection, which it retries on its own) and inference not stuck.
+  // Liveness, for the watchdog and /healthz: samples arriving (or the source honestly reporting
+  // silence or disconnection, which it retries on its own) and inference not stuck.
   let lastSamples = -1;
+  let lastChange = Date.now();
   let busySince = 0;
-  const watchdog = sd.watchdogIntervalMs
-    ? setInterval(() => {
-        const samples = (pipeline as Pipeline | null)?.stats.samples ?? 0;
-        const flowing = samples !== lastSamples || source.state !== 'connected';
-        lastSamples = samples;
-        busySince = engine.busy ? busySince || Date.now() : 0;
-        const stuck = busySince > 0 && Date.now() - busySince > 5000;
-        if (flowing && !stuck) void sd.watchdog();
-        else log.warn({ flowing, stuck }, 'pipeline not alive: watchdog not fed');
-      }, sd.watchdogIntervalMs)
+  let alive = true;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const tickMs = Math.min(1000, sd.watchdogIntervalMs ?? 1000);
+  const ticker = setInterval(() => {
+    const samples = (pipeline as Pipeline | null)?.stats.samples ?? 0;
+    if (samples !== lastSamples) lastChange = Date.now();
+    lastSamples = samples;
+    // A connected source gets its silence timeout (twice) before a lack of samples counts.
+    const flowing = source.state !== 'connected' || Date.now() - lastChange <= 2 * config.source.silenceMs;
+    busySince = engine.busy ? busySince || Date.now() : 0;
+    const stuck = busySince > 0 && Date.now() - busySince > 5000;
+    const was = alive;
+    alive = flowing && !stuck;
+    if (alive && sd.watchdogIntervalMs) void sd.watchdog();
+    if (was && !alive) log.warn({ flowing, stuck }, 'pipeline not alive: watchdog not fed');
+  }, tickMs);
+  const health = config.health.enabled
+    ? await startHealthServer(config.health.host, config.health.port, () => {
+        const p = pipeline as Pipeline | null;
+        const src = source.stats;
+        return {
+          alive,
+          source: { state: source.state, ...src },
+          samples: p?.stats.samples ?? 0,
+          windows: p?.stats.windows ?? { good: 0, acceptable: 0, unusable: 0 },
+          droppedBusy: p?.stats.droppedBusy ?? 0,
+          events: p?.stats.events ?? { new: 0, update: 0, end: 0 },
+          outboxDepth: outbox.depth,
+          outboxDropped: outbox.report.droppedOldest,
+          mqttConnected: publisher.connected,
+          mqttConnects: publisher.connects,
+          inference: p?.stats.inference ?? null,
+          total: p?.stats.total ?? null,
+          eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+          rssBytes: process.memoryUsage.rss(),
+        };
+      })
     : null;
+  if (health)
+    log.info(
+      { port: config.health.port },
+      `health on http://${config.health.host}:${config.health.port}/healthz and /metrics`,
+    );
 
   process.on('SIGHUP', () => {
     void loadConfig(configFile).then(
@@ -158,7 +194,8 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     process.once('SIGINT', resolve);
   });
   const t0 = Date.now();
-  if (watchdog) clearInterval(watchdog);
+  clearInterval(ticker);
+  health?.close();
   void sd.stopping();
   const hardStop = setTimeout(() => {
     log.error('shutdown took longer than 2 s; exiting');

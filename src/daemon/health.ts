@@ -1,0 +1,144 @@
+import { createServer, type Server } from 'node:http';
+import type { LatencyStats } from './latency.js';
+
+export interface HealthSnapshot {
+  /** Pipeline liveness (as the systemd watchdog sees it), not just "process up". */
+  alive: boolean;
+  source: {
+    state: string;
+    crcErrors: number;
+    malformed: number;
+    gaps: number;
+    lostSamples: number;
+    reconnects: number;
+  };
+  samples: number;
+  windows: { good: number; acceptable: number; unusable: number };
+  droppedBusy: number;
+  events: { new: number; update: number; end: number };
+  outboxDepth: number;
+  outboxDropped: number;
+  mqttConnected: boolean;
+  mqttConnects: number;
+  inference: LatencyStats | null;
+  total: LatencyStats | null;
+  eventLoopDelayP99Ms: number;
+  rssBytes: number;
+}
+
+function histogram(name: string, help: string, h: LatencyStats | null): string[] {
+  if (!h) return [];
+  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+  let cum = 0;
+  h.bounds.forEach((b, i) => {
+    cum += h.buckets[i];
+    lines.push(`${name}_bucket{le="${b / 1000}"} ${cum}`);
+  });
+  lines.push(
+    `${name}_bucket{le="+Inf"} ${h.count}`,
+    `${name}_sum ${h.sumMs / 1000}`,
+    `${name}_count ${h.count}`,
+  );
+  return lines;
+}
+
+/** Prometheus text exposition of a snapshot. */
+export function metricsText(s: HealthSnapshot): string {
+  const m = (name: string, type: 'counter' | 'gauge', help: string, values: [string, number][]) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} ${type}`,
+    ...values.map(([labels, v]) => `${name}${labels} ${v}`),
+  ];
+  return `${[
+    ...m(
+      'ecg_emotiond_up',
+      'gauge',
+      'Pipeline alive (samples flowing or the source honestly silent; inference not stuck)',
+      [['', s.alive ? 1 : 0]],
+    ),
+    ...m('ecg_emotiond_samples_total', 'counter', 'ECG samples received', [['', s.samples]]),
+    ...m('ecg_emotiond_windows_total', 'counter', 'Model windows by quality', [
+      ['{quality="good"}', s.windows.good],
+      ['{quality="acceptable"}', s.windows.acceptable],
+      ['{quality="unusable"}', s.windows.unusable],
+    ]),
+    ...m(
+      'ecg_emotiond_windows_skipped_busy_total',
+      'counter',
+      'Usable windows skipped while the model was busy',
+      [['', s.droppedBusy]],
+    ),
+    ...m('ecg_emotiond_events_total', 'counter', 'Emotion events by lifecycle type', [
+      ['{type="new"}', s.events.new],
+      ['{type="update"}', s.events.update],
+      ['{type="end"}', s.events.end],
+    ]),
+    ...m('ecg_emotiond_outbox_depth', 'gauge', 'Events waiting for the broker PUBACK', [['', s.outboxDepth]]),
+    ...m('ecg_emotiond_outbox_dropped_total', 'counter', 'Oldest events dropped at the outbox size bound', [
+      ['', s.outboxDropped],
+    ]),
+    ...m('ecg_emotiond_mqtt_connected', 'gauge', 'Connected to the broker', [['', s.mqttConnected ? 1 : 0]]),
+    ...m('ecg_emotiond_mqtt_reconnects_total', 'counter', 'Broker connections after the first', [
+      ['', Math.max(0, s.mqttConnects - 1)],
+    ]),
+    ...m('ecg_emotiond_source_connected', 'gauge', 'Sensor source state is connected', [
+      ['', s.source.state === 'connected' ? 1 : 0],
+    ]),
+    ...m('ecg_emotiond_source_crc_errors_total', 'counter', 'Frames dropped for a bad checksum', [
+      ['', s.source.crcErrors],
+    ]),
+    ...m(
+      'ecg_emotiond_source_malformed_total',
+      'counter',
+      'Bytes, lines or frames that could not be parsed',
+      [['', s.source.malformed]],
+    ),
+    ...m('ecg_emotiond_source_gaps_total', 'counter', 'Sequence gaps', [['', s.source.gaps]]),
+    ...m('ecg_emotiond_source_lost_samples_total', 'counter', 'Samples lost in sequence gaps', [
+      ['', s.source.lostSamples],
+    ]),
+    ...m('ecg_emotiond_source_reconnects_total', 'counter', 'Source reconnects', [['', s.source.reconnects]]),
+    ...histogram('ecg_emotiond_inference_seconds', 'session.run time of a window', s.inference),
+    ...histogram(
+      'ecg_emotiond_window_latency_seconds',
+      'From the ingress of the completing frame to the published decision',
+      s.total,
+    ),
+    ...m('ecg_emotiond_event_loop_delay_p99_seconds', 'gauge', 'Main event-loop delay, p99', [
+      ['', s.eventLoopDelayP99Ms / 1000],
+    ]),
+    ...m('ecg_emotiond_resident_memory_bytes', 'gauge', 'RSS', [['', s.rssBytes]]),
+  ].join('\n')}\n`;
+}
+
+/** GET /healthz (200 alive, 503 not) and GET /metrics on loopback. */
+export function startHealthServer(
+  host: string,
+  port: number,
+  snapshot: () => HealthSnapshot,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    const s = snapshot();
+    if (req.url === '/healthz') {
+      res.writeHead(s.alive ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          alive: s.alive,
+          source: s.source.state,
+          samples: s.samples,
+          mqttConnected: s.mqttConnected,
+          outboxDepth: s.outboxDepth,
+        }),
+      );
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(metricsText(s));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
