@@ -18,6 +18,7 @@ import { WeightError } from '../model/build/weight-error.js';
 import { ExitCode } from './exit-codes.js';
 import { runDemo } from '../daemon/demo.js';
 import { runDaemon } from '../daemon/run.js';
+import { doctor } from '../daemon/doctor.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
@@ -200,6 +201,17 @@ export function buildProgram(): Command {
     )
     .option('--config <file>', 'YAML config (defaults, then ECG_EMOTIOND__* environment overrides)')
     .action(async (o: { config?: string }) => runDaemon(o.config));
+
+  program
+    .command('doctor')
+    .description('check config, device, broker, model, disk and clock: one line each, exit 1 on any failure')
+    .option('--config <file>', 'YAML config')
+    .action(async (o: { config?: string }) => {
+      const checks = await doctor(o.config);
+      for (const c of checks)
+        process.stdout.write(`${c.verdict.padEnd(4)} ${c.name.padEnd(17)} ${c.detail}\n`);
+      process.exitCode = checks.some((c) => c.verdict === 'FAIL') ? ExitCode.Failed : ExitCode.Ok;
+    });
 
   program
     .command('demo')

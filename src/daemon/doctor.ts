@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { constants, existsSync } from 'node:fs';
+import { access, readFile, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import mqtt from 'mqtt';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { loadModelPackage } from '../model/package/model-package.js';
+import { modelDirOf } from '../model/runtime/load-model.js';
+import { openSession } from '../model/runtime/session.js';
+import { describeMqttError } from '../publish/mqtt-publisher.js';
+
+export type Verdict = 'ok' | 'warn' | 'FAIL';
+export interface Check {
+  verdict: Verdict;
+  name: string;
+  detail: string;
+}
+
+/** The nearest existing directory at or above `path` (the outbox may not exist before first run). */
+function existingDir(path: string): string {
+  let p = path;
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  return p;
+}
+
+async function device(c: Config['source']): Promise<Check> {
+  if (c.kind === 'can') {
+    const state = `/sys/class/net/${c.path}/operstate`;
+    if (!existsSync(`/sys/class/net/${c.path}`))
+      return {
+        verdict: 'FAIL',
+        name: 'device',
+        detail: `CAN interface ${c.path} does not exist (ip link; hw/can/README.md)`,
+      };
+    const s = (await readFile(state, 'utf8').catch(() => 'unknown')).trim();
+    return s === 'down'
+      ? {
+          verdict: 'FAIL',
+          name: 'device',
+          detail: `CAN interface ${c.path} is down (ip link set ${c.path} up type can bitrate 500000)`,
+        }
+      : { verdict: 'ok', name: 'device', detail: `CAN interface ${c.path} is ${s}` };
+  }
+  if (!existsSync(c.path))
+    return {
+      verdict: 'FAIL',
+      name: 'device',
+      detail: `${c.path} does not exist (sensor unplugged? udev rule? hw/udev/)`,
+    };
+  try {
+    await access(c.path, constants.R_OK | constants.W_OK);
+    return { verdict: 'ok', name: 'device', detail: `${c.path} present, readable and writable` };
+  } catch {
+    return {
+      verdict: 'FAIL',
+      name: 'device',
+      detail: `${c.path}: no read/write permission for this user (group dialout?)`,
+    };
+  }
+}
+
+async function broker(c: Config): Promise<Check> {
+  const m = c.mqtt;
+  try {
+    const client = await mqtt.connectAsync(m.url, {
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      clientId: `ecg-emotiond-doctor-${process.pid}`,
+      ...(m.username ? { username: m.username } : {}),
+      ...(m.passwordFile ? { password: (await readFile(m.passwordFile, 'utf8')).trim() } : {}),
+      ...(m.caFile ? { ca: await readFile(m.caFile) } : {}),
+      ...(m.certFile ? { cert: await readFile(m.certFile) } : {}),
+      ...(m.keyFile ? { key: await readFile(m.keyFile) } : {}),
+    });
+    await client.endAsync();
+    return {
+      verdict: 'ok',
+      name: 'broker',
+      detail: `${m.url} reachable${m.username ? `, authenticated as ${m.username}` : ''}`,
+    };
+  } catch (err) {
+    return { verdict: 'FAIL', name: 'broker', detail: `${m.url}: ${describeMqttError(err as Error)}` };
+  }
+}
+
+async function model(c: Config['model']): Promise<Check> {
+  try {
+    const pkg = await loadModelPackage(modelDirOf(c.dir));
+    const { session, provider, skipped } = await openSession(pkg.onnx, {
+      providers: c.providers,
+      threads: 1,
+    });
+    await session.release();
+    const why = skipped.map((s) => `${s.provider} skipped: ${s.reason}`).join('; ');
+    return {
+      verdict: 'ok',
+      name: 'model',
+      detail: `${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}) sha256 verified, loads on ${provider}${why ? ` (${why})` : ''}`,
+    };
+  } catch (err) {
+    return { verdict: 'FAIL', name: 'model', detail: (err as Error).message };
+  }
+}
+
+async function disk(name: string, path: string, needBytes: number): Promise<Check> {
+  const dir = existingDir(path);
+  try {
+    const s = await statfs(dir);
+    const free = s.bavail * s.bsize;
+    const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    const writable = await access(dir, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!writable) return { verdict: 'FAIL', name, detail: `${dir} is not writable for this user` };
+    return free >= needBytes
+      ? { verdict: 'ok', name, detail: `${mb(free)} free at ${dir} (needs ${mb(needBytes)})` }
+      : { verdict: 'FAIL', name, detail: `only ${mb(free)} free at ${dir}, needs ${mb(needBytes)}` };
+  } catch (err) {
+    return { verdict: 'FAIL', name, detail: `${dir}: ${(err as Error).message}` };
+  }
+}
+
+function clock(): Check {
+  const r = spawnSync('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { encoding: 'utf8' });
+  if (r.status === 0 && r.stdout.trim() === 'yes')
+    return { verdict: 'ok', name: 'clock', detail: 'NTP synchronised' };
+  const year = new Date().getUTCFullYear();
+  if (year < 2025)
+    return { verdict: 'FAIL', name: 'clock', detail: `the clock says ${year}: payload times would be wrong` };
+  return {
+    verdict: 'warn',
+    name: 'clock',
+    detail:
+      r.status === 0
+        ? 'not NTP synchronised (payload wall-clock times may drift)'
+        : 'sync state unknown (no timedatectl); the date looks plausible',
+  };
+}
+
+/** `ecg-emotiond doctor --config FILE`: one line per check; returns the checks. */
+export async function doctor(configFile: string | undefined): Promise<Check[]> {
+  let config: Config;
+  try {
+    config = await loadConfig(configFile);
+  } catch (err) {
+    return [
+      { verdict: 'FAIL', name: 'config', detail: err instanceof ConfigError ? err.message : String(err) },
+    ];
+  }
+  const checks: Check[] = [{ verdict: 'ok', name: 'config', detail: `${configFile ?? '(defaults)'} valid` }];
+  checks.push(await device(config.source));
+  checks.push(await broker(config));
+  checks.push(await model(config.model));
+  checks.push(await disk('outbox disk', config.outbox.dir, config.outbox.maxBytes));
+  if (config.model.providers.includes('tensorrt') && config.model.tensorrt.engineCacheDir) {
+    checks.push(await disk('engine cache disk', config.model.tensorrt.engineCacheDir, 512 * 2 ** 20));
+  }
+  checks.push(clock());
+  return checks;
+}
