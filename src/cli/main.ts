@@ -5,6 +5,7 @@ import { compareBeats } from '../analysis/beat-compare.js';
 import { runDspBench } from '../bench/dsp.js';
 import { runModelBench } from '../bench/model.js';
 import { runReplayBench } from '../bench/replay.js';
+import { runE2eBench } from '../bench/e2e.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
 import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -177,6 +178,20 @@ export function buildProgram(): Command {
       if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
   bench
+    .command('e2e')
+    .description(
+      'end to end at real time: replay over a pty → ecg-emotiond run → mosquitto → subscriber; latency, CPU, RSS',
+    )
+    .option('--seconds <s>', 'length of the real-time replay', numberArg('--seconds'), 60)
+    .option('--json', 'print JSON')
+    .action(async (o: { seconds: number; json?: boolean }) => {
+      const r = await runE2eBench({
+        seconds: o.seconds,
+        log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+  bench
     .command('all')
     .description('every benchmark suite')
     .option('--json', 'print JSON')
@@ -187,7 +202,9 @@ export function buildProgram(): Command {
       const model = await runModelBench({ model: modelDirOf(DEMO_MODEL_DIR), log });
       log?.('');
       const replay = await runReplayBench({ log });
-      if (opts.json) process.stdout.write(`${JSON.stringify({ dsp, model, replay })}\n`);
+      log?.('');
+      const e2e = await runE2eBench({ log });
+      if (opts.json) process.stdout.write(`${JSON.stringify({ dsp, model, replay, e2e })}\n`);
     });
 
   addModelCommands(program, bench);
