@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -151,3 +151,42 @@ t.test('the systemd unit verifies and its exposure is at most 2.5', async (t) =>
   t.match(text, /RestrictAddressFamilies=.*AF_CAN/);
   t.notMatch(text, /^MemoryDenyWriteExecute=yes/m, 'V8 needs W+X memory');
 });
+
+t.test(
+  'run refuses to start, in one line and with the documented exit code, on a bad config, a corrupt model or an unusable outbox',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-run-faults-'));
+    const run = (config: string) =>
+      spawnSync(process.execPath, [BIN, 'run', '--config', config], { encoding: 'utf8', timeout: 30_000 });
+    const cfg = join(dir, 'c.yaml');
+
+    await writeFile(cfg, 'mqtt:\n  url: http://x\n');
+    const bad = run(cfg);
+    t.equal(bad.status, 3);
+    t.match(bad.stderr, /^ecg-emotiond: invalid config .*mqtt\.url: must match pattern/m);
+
+    const model = join(dir, 'model');
+    await cp(join(PROJECT_ROOT, 'models', 'driver-stress-drivedb'), model, { recursive: true });
+    const onnx = await readFile(join(model, 'model.onnx'));
+    onnx[onnx.length >> 1] ^= 0x01;
+    await writeFile(join(model, 'model.onnx'), onnx);
+    await writeFile(cfg, `model:\n  dir: ${model}\noutbox:\n  dir: ${dir}/ob\n`);
+    const corrupt = run(cfg);
+    t.equal(corrupt.status, 5);
+    t.match(corrupt.stderr, /model\.onnx: sha256 [0-9a-f]{64} does not match the manifest's/);
+    t.equal(
+      corrupt.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('ecg-emotiond:')).length,
+      1,
+      'one line',
+    );
+
+    await writeFile(join(dir, 'a-file'), ''); // a directory cannot be made under a file
+    await writeFile(cfg, `outbox:\n  dir: ${dir}/a-file/outbox\nmodel:\n  providers: [cpu]\n`);
+    const outbox = run(cfg);
+    t.equal(outbox.status, 3);
+    t.match(outbox.stderr, /outbox\.dir: \S+\/a-file\/outbox is not usable \(ENOTDIR\)/);
+  },
+);

@@ -49,163 +49,179 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
   const sd = new SdNotify();
   // A first TensorRT engine build takes minutes on an Orin: ask systemd for the time up front.
   if (config.model.providers.includes('tensorrt')) await sd.extendTimeout(10 * 60_000);
-  const { pkg, engine } = await startModel(config.model, log);
   const outbox = await Outbox.open(config.outbox.dir, {
     maxBytes: config.outbox.maxBytes,
     fsync: config.outbox.fsync,
     fsyncIntervalMs: config.outbox.fsyncIntervalMs,
+  }).catch((err: NodeJS.ErrnoException) => {
+    // Without a writable outbox no event could be accepted safely: refuse to start, in one line.
+    throw new ConfigError(configFile ?? '(defaults)', [
+      `outbox.dir: ${config.outbox.dir} is not usable (${err.code ?? err.message})`,
+    ]);
   });
-  const m = config.mqtt;
-  const startedAt = new Date().toISOString();
-  const publisher = new MqttPublisher({
-    url: m.url,
-    clientId: m.clientId ?? `ecg-emotiond-${config.vehicleId}`,
-    baseTopic: `${m.prefix}/${config.vehicleId}`,
-    outbox,
-    info: () => ({
-      version: VERSION,
-      vehicleId: config.vehicleId,
-      model: {
-        name: pkg.manifest.name,
-        version: pkg.manifest.version,
-        precision: pkg.manifest.precision,
-        sha256: pkg.manifest.sha256,
-      },
-      provider: engine.provider,
-      configDigest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
-      startedAt,
-    }),
-    username: m.username ?? undefined,
-    passwordFile: m.passwordFile ?? undefined,
-    tls: {
-      caFile: m.caFile ?? undefined,
-      certFile: m.certFile ?? undefined,
-      keyFile: m.keyFile ?? undefined,
-    },
-    reconnectMs: m.reconnectMs,
-    maxReconnectMs: m.maxReconnectMs,
-    messageExpiryS: m.messageExpiryS,
-    log,
+  const { pkg, engine } = await startModel(config.model, log).catch(async (err: Error) => {
+    await outbox.close();
+    throw err;
   });
-  await publisher.start();
+  // From here a failure must also stop the inference worker, or the process would linger.
+  try {
+    await serve();
+  } finally {
+    await engine.close().catch(() => {});
+  }
 
-  const source = sourceFor(config.source);
-  let pipeline: Pipeline | null = null;
-  let pipelineRate = 0;
-  source.onState = (state, detail) => log.info({ state, detail }, `source ${state}: ${detail}`);
-  source.onGap = (lost) => {
-    log.warn({ lost }, `gap: ${lost ?? 'an unknown number of'} samples lost`);
-    pipeline?.gap();
-  };
-  const mv = new Float64Array(4096);
-  const flags = new Uint8Array(4096);
-  source.onFrame = (f, arrivalNs) => {
-    const rate = f.sampleRateHz ?? config.source.sampleRateHz;
-    if (!pipeline || rate !== pipelineRate) {
-      // The chain is built for the input rate the wire reports (a new rate restarts it).
-      pipeline = new Pipeline({ config, inputRateHz: rate, pkg, engine, publisher, log });
-      pipelineRate = rate;
-      log.info({ sampleRateHz: rate }, `streaming at ${rate} Hz`);
-    }
-    const { gain, baseline } = scaleOf(config.source, f);
-    const flag =
-      (f.flags & FrameFlag.LeadOff ? SampleFlag.LeadOff : 0) |
-      (f.flags & FrameFlag.Saturated ? SampleFlag.Saturated : 0);
-    for (let i = 0; i < f.samples.length; i += mv.length) {
-      const n = Math.min(mv.length, f.samples.length - i);
-      for (let k = 0; k < n; k++) {
-        mv[k] = (f.samples[i + k] - baseline) / gain;
-        flags[k] = flag;
+  async function serve(): Promise<void> {
+    const m = config.mqtt;
+    const startedAt = new Date().toISOString();
+    const publisher = new MqttPublisher({
+      url: m.url,
+      clientId: m.clientId ?? `ecg-emotiond-${config.vehicleId}`,
+      baseTopic: `${m.prefix}/${config.vehicleId}`,
+      outbox,
+      info: () => ({
+        version: VERSION,
+        vehicleId: config.vehicleId,
+        model: {
+          name: pkg.manifest.name,
+          version: pkg.manifest.version,
+          precision: pkg.manifest.precision,
+          sha256: pkg.manifest.sha256,
+        },
+        provider: engine.provider,
+        configDigest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
+        startedAt,
+      }),
+      username: m.username ?? undefined,
+      passwordFile: m.passwordFile ?? undefined,
+      tls: {
+        caFile: m.caFile ?? undefined,
+        certFile: m.certFile ?? undefined,
+        keyFile: m.keyFile ?? undefined,
+      },
+      reconnectMs: m.reconnectMs,
+      maxReconnectMs: m.maxReconnectMs,
+      messageExpiryS: m.messageExpiryS,
+      log,
+    });
+    await publisher.start();
+
+    const source = sourceFor(config.source);
+    let pipeline: Pipeline | null = null;
+    let pipelineRate = 0;
+    source.onState = (state, detail) => log.info({ state, detail }, `source ${state}: ${detail}`);
+    source.onGap = (lost) => {
+      log.warn({ lost }, `gap: ${lost ?? 'an unknown number of'} samples lost`);
+      pipeline?.gap();
+    };
+    const mv = new Float64Array(4096);
+    const flags = new Uint8Array(4096);
+    source.onFrame = (f, arrivalNs) => {
+      const rate = f.sampleRateHz ?? config.source.sampleRateHz;
+      if (!pipeline || rate !== pipelineRate) {
+        // The chain is built for the input rate the wire reports (a new rate restarts it).
+        pipeline = new Pipeline({ config, inputRateHz: rate, pkg, engine, publisher, log });
+        pipelineRate = rate;
+        log.info({ sampleRateHz: rate }, `streaming at ${rate} Hz`);
       }
-      pipeline.push(mv.subarray(0, n), flags.subarray(0, n), arrivalNs);
-    }
-  };
-  source.start();
-  log.info({ source: config.source.path, model: pkg.manifest.name, broker: m.url }, 'ecg-emotiond running');
-  await sd.ready(`running ${pkg.manifest.name} on ${engine.provider}`);
+      const { gain, baseline } = scaleOf(config.source, f);
+      const flag =
+        (f.flags & FrameFlag.LeadOff ? SampleFlag.LeadOff : 0) |
+        (f.flags & FrameFlag.Saturated ? SampleFlag.Saturated : 0);
+      for (let i = 0; i < f.samples.length; i += mv.length) {
+        const n = Math.min(mv.length, f.samples.length - i);
+        for (let k = 0; k < n; k++) {
+          mv[k] = (f.samples[i + k] - baseline) / gain;
+          flags[k] = flag;
+        }
+        pipeline.push(mv.subarray(0, n), flags.subarray(0, n), arrivalNs);
+      }
+    };
+    source.start();
+    log.info({ source: config.source.path, model: pkg.manifest.name, broker: m.url }, 'ecg-emotiond running');
+    await sd.ready(`running ${pkg.manifest.name} on ${engine.provider}`);
 
-  // Liveness, for the watchdog and /healthz: samples arriving (or the source honestly reporting
-  // silence or disconnection, which it retries on its own) and inference not stuck.
-  let lastSamples = -1;
-  let lastChange = Date.now();
-  let busySince = 0;
-  let alive = true;
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
-  const tickMs = Math.min(1000, sd.watchdogIntervalMs ?? 1000);
-  const ticker = setInterval(() => {
-    const samples = (pipeline as Pipeline | null)?.stats.samples ?? 0;
-    if (samples !== lastSamples) lastChange = Date.now();
-    lastSamples = samples;
-    // A connected source gets its silence timeout (twice) before a lack of samples counts.
-    const flowing = source.state !== 'connected' || Date.now() - lastChange <= 2 * config.source.silenceMs;
-    busySince = engine.busy ? busySince || Date.now() : 0;
-    const stuck = busySince > 0 && Date.now() - busySince > 5000;
-    const was = alive;
-    alive = flowing && !stuck;
-    if (alive && sd.watchdogIntervalMs) void sd.watchdog();
-    if (was && !alive) log.warn({ flowing, stuck }, 'pipeline not alive: watchdog not fed');
-  }, tickMs);
-  const health = config.health.enabled
-    ? await startHealthServer(config.health.host, config.health.port, () => {
-        const p = pipeline as Pipeline | null;
-        const src = source.stats;
-        return {
-          alive,
-          source: { state: source.state, ...src },
-          samples: p?.stats.samples ?? 0,
-          windows: p?.stats.windows ?? { good: 0, acceptable: 0, unusable: 0 },
-          droppedBusy: p?.stats.droppedBusy ?? 0,
-          events: p?.stats.events ?? { new: 0, update: 0, end: 0 },
-          outboxDepth: outbox.depth,
-          outboxDropped: outbox.report.droppedOldest,
-          mqttConnected: publisher.connected,
-          mqttConnects: publisher.connects,
-          inference: p?.stats.inference ?? null,
-          total: p?.stats.total ?? null,
-          eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
-          rssBytes: process.memoryUsage.rss(),
-        };
-      })
-    : null;
-  if (health)
-    log.info(
-      { port: config.health.port },
-      `health on http://${config.health.host}:${config.health.port}/healthz and /metrics`,
-    );
+    // Liveness, for the watchdog and /healthz: samples arriving (or the source honestly reporting
+    // silence or disconnection, which it retries on its own) and inference not stuck.
+    let lastSamples = -1;
+    let lastChange = Date.now();
+    let busySince = 0;
+    let alive = true;
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    const tickMs = Math.min(1000, sd.watchdogIntervalMs ?? 1000);
+    const ticker = setInterval(() => {
+      const samples = (pipeline as Pipeline | null)?.stats.samples ?? 0;
+      if (samples !== lastSamples) lastChange = Date.now();
+      lastSamples = samples;
+      // A connected source gets its silence timeout (twice) before a lack of samples counts.
+      const flowing = source.state !== 'connected' || Date.now() - lastChange <= 2 * config.source.silenceMs;
+      busySince = engine.busy ? busySince || Date.now() : 0;
+      const stuck = busySince > 0 && Date.now() - busySince > 5000;
+      const was = alive;
+      alive = flowing && !stuck;
+      if (alive && sd.watchdogIntervalMs) void sd.watchdog();
+      if (was && !alive) log.warn({ flowing, stuck }, 'pipeline not alive: watchdog not fed');
+    }, tickMs);
+    const health = config.health.enabled
+      ? await startHealthServer(config.health.host, config.health.port, () => {
+          const p = pipeline as Pipeline | null;
+          const src = source.stats;
+          return {
+            alive,
+            source: { state: source.state, ...src },
+            samples: p?.stats.samples ?? 0,
+            windows: p?.stats.windows ?? { good: 0, acceptable: 0, unusable: 0 },
+            droppedBusy: p?.stats.droppedBusy ?? 0,
+            events: p?.stats.events ?? { new: 0, update: 0, end: 0 },
+            outboxDepth: outbox.depth,
+            outboxDropped: outbox.report.droppedOldest,
+            mqttConnected: publisher.connected,
+            mqttConnects: publisher.connects,
+            inference: p?.stats.inference ?? null,
+            total: p?.stats.total ?? null,
+            eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+            rssBytes: process.memoryUsage.rss(),
+          };
+        })
+      : null;
+    if (health)
+      log.info(
+        { port: config.health.port },
+        `health on http://${config.health.host}:${config.health.port}/healthz and /metrics`,
+      );
 
-  process.on('SIGHUP', () => {
-    void loadConfig(configFile).then(
-      (next) => {
-        log.level = next.log.level;
-        Object.assign(config.decision, next.decision); // the decider holds this object
-        config = { ...config, log: next.log };
-        log.info('configuration re-read: log level and decision settings applied (others need a restart)');
-      },
-      (err: Error) =>
-        log.error(
-          { err: err instanceof ConfigError ? err.message : String(err) },
-          'SIGHUP: config not applied, keeping the running one',
-        ),
-    );
-  });
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
-  const t0 = Date.now();
-  clearInterval(ticker);
-  health?.close();
-  void sd.stopping();
-  const hardStop = setTimeout(() => {
-    log.error('shutdown took longer than 2 s; exiting');
-    process.exit(1);
-  }, 2000);
-  hardStop.unref();
-  await source.stop();
-  await (pipeline as Pipeline | null)?.drain();
-  await publisher.stop();
-  await outbox.close();
-  await engine.close();
-  log.info({ ms: Date.now() - t0, pending: outbox.depth }, 'stopped');
+    process.on('SIGHUP', () => {
+      void loadConfig(configFile).then(
+        (next) => {
+          log.level = next.log.level;
+          Object.assign(config.decision, next.decision); // the decider holds this object
+          config = { ...config, log: next.log };
+          log.info('configuration re-read: log level and decision settings applied (others need a restart)');
+        },
+        (err: Error) =>
+          log.error(
+            { err: err instanceof ConfigError ? err.message : String(err) },
+            'SIGHUP: config not applied, keeping the running one',
+          ),
+      );
+    });
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    const t0 = Date.now();
+    clearInterval(ticker);
+    health?.close();
+    void sd.stopping();
+    const hardStop = setTimeout(() => {
+      log.error('shutdown took longer than 2 s; exiting');
+      process.exit(1);
+    }, 2000);
+    hardStop.unref();
+    await source.stop();
+    await (pipeline as Pipeline | null)?.drain();
+    await publisher.stop();
+    await outbox.close();
+    log.info({ ms: Date.now() - t0, pending: outbox.depth }, 'stopped');
+  }
 }
