@@ -6,6 +6,7 @@ import { runDspBench } from '../bench/dsp.js';
 import { runModelBench } from '../bench/model.js';
 import { runReplayBench } from '../bench/replay.js';
 import { runE2eBench } from '../bench/e2e.js';
+import { writeResults } from '../bench/report.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
 import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -193,7 +194,7 @@ export function buildProgram(): Command {
     });
   bench
     .command('all')
-    .description('every benchmark suite')
+    .description('every benchmark suite; writes bench/results.json and a Markdown table (bench/results.md)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const log = opts.json ? undefined : (line: string) => process.stdout.write(`${line}\n`);
@@ -204,6 +205,8 @@ export function buildProgram(): Command {
       const replay = await runReplayBench({ log });
       log?.('');
       const e2e = await runE2eBench({ log });
+      const md = await writeResults({ dsp, model, replay, e2e });
+      log?.(`\nwrote bench/results.json and bench/results.md:\n\n${md}`);
       if (opts.json) process.stdout.write(`${JSON.stringify({ dsp, model, replay, e2e })}\n`);
     });
 

@@ -1,0 +1,65 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../analysis/data-dir.js';
+import type { DspBenchResult } from './dsp.js';
+import type { E2eResult } from './e2e.js';
+import type { ModelBenchResult } from './model.js';
+import type { ReplayBenchResult } from './replay.js';
+
+export interface AllResults {
+  dsp: DspBenchResult;
+  model: ModelBenchResult;
+  replay: ReplayBenchResult;
+  e2e: E2eResult;
+}
+
+const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+
+/** The Markdown table the README's "Measured" section is updated from. */
+export function markdownTable(r: AllResults, when = new Date()): string {
+  const chain = Object.entries(r.dsp.chainByInputRateHz)
+    .map(([hz, v]) => `${f(v / 1e6)} M/s at ${hz} Hz`)
+    .join(', ');
+  const rows: [string, string, string][] = [
+    ['cleaning cascade (`bench dsp`)', `${f(r.dsp.cascadeSamplesPerSecond / 1e6)} M samples/s`, '≥ 80 M'],
+    ['full chain per input sample', chain, '≥ 30 M/s'],
+    ['heap after 24 h of ECG minus after 1 h', `${f(r.dsp.heapGrowth1hTo24hBytes / 1024, 0)} KiB`, '≤ 1 MB'],
+    [
+      'shipped model, `session.run` p50 / p99',
+      `${f(r.model.p50Ms)} / ${f(r.model.p99Ms)} ms (${r.model.precision}, ${r.model.provider})`,
+      '',
+    ],
+    ['event-loop delay p99 during inference', `${f(r.model.eventLoopDelayP99Ms, 2)} ms`, '≤ 20 ms'],
+    ['replay at 500 Hz, rate error at the receiver', `${f(r.replay.rateErrorPercent, 4)} %`, '≤ 0.01 %'],
+    ['replay inter-frame jitter p99', `${f(r.replay.jitterP99Ms, 2)} ms`, '≤ 2 ms'],
+    [
+      'e2e event latency p50 / p99 (inference p99)',
+      `${f(r.e2e.latencyP50Ms, 0)} / ${f(r.e2e.latencyP99Ms, 0)} ms (${f(r.e2e.inferenceP99Ms)} ms)`,
+      'p99 ≤ inference p99 + 25 ms',
+    ],
+    [
+      'e2e daemon CPU (event-loop thread)',
+      `${f(r.e2e.cpuPercent)} % (${f(r.e2e.mainThreadCpuPercent)} %) of a core`,
+      '< 5 % outside inference',
+    ],
+    ['e2e daemon RSS', `${f(r.e2e.rssMb, 0)} MB`, '< 200 MB'],
+  ];
+  return [
+    `Measured by \`npm run bench\` on ${when.toISOString().slice(0, 10)}.`,
+    '',
+    '| what | figure | target |',
+    '|---|---|---|',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+  ].join('\n');
+}
+
+/** Writes bench/results.json and bench/results.md. */
+export async function writeResults(r: AllResults): Promise<string> {
+  const dir = join(PROJECT_ROOT, 'bench');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'results.json'), `${JSON.stringify(r, null, 2)}\n`);
+  const md = markdownTable(r);
+  await writeFile(join(dir, 'results.md'), md);
+  return md;
+}
