@@ -24,8 +24,8 @@ import { doctor } from '../daemon/doctor.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
+import { VERSION } from '../version.js';
 
-const VERSION = '0.1.0';
 const DEMO_MODEL_DIR = 'models/driver-stress-drivedb';
 
 function numberArg(name: string) {

@@ -1,6 +1,8 @@
+import { DEFAULT_DECISION, type DecisionOptions } from '../decision/decider.js';
 import { DEFAULT_THRESHOLDS, type QualityThresholds } from '../dsp/quality.js';
 
 const Q = DEFAULT_THRESHOLDS;
+const D = DEFAULT_DECISION;
 
 type TunableThreshold =
   | 'maxSaturatedFraction'
@@ -84,14 +86,7 @@ export interface Config {
     fsync: 'always' | 'interval' | 'never';
     fsyncIntervalMs: number;
   };
-  decision: {
-    smoothing: 'ema' | 'majority';
-    emaAlpha: number;
-    majorityWindows: number;
-    minConfidence: number;
-    hysteresis: number;
-    endAfterUnusable: number;
-  };
+  decision: DecisionOptions;
   health: {
     /** HTTP /healthz and /metrics (Prometheus) on `host:port`; off unless asked. */
     enabled: boolean;
@@ -236,12 +231,12 @@ export const configSchema = {
       default: {},
       required: [],
       properties: {
-        smoothing: { enum: ['ema', 'majority'], default: 'ema' },
-        emaAlpha: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.3 },
-        majorityWindows: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
-        minConfidence: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
-        hysteresis: { type: 'number', minimum: 0, maximum: 1, default: 0.1 },
-        endAfterUnusable: { type: 'integer', minimum: 1, default: 3 },
+        smoothing: { enum: ['ema', 'majority'], default: D.smoothing },
+        emaAlpha: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: D.emaAlpha },
+        majorityWindows: { type: 'integer', minimum: 1, maximum: 100, default: D.majorityWindows },
+        minConfidence: { type: 'number', minimum: 0, maximum: 1, default: D.minConfidence },
+        hysteresis: { type: 'number', minimum: 0, maximum: 1, default: D.hysteresis },
+        endAfterUnusable: { type: 'integer', minimum: 1, default: D.endAfterUnusable },
       },
     },
     health: {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { SampleFlag } from '../dsp/flags.js';
 import { createLogger } from '../log.js';
 import { startModel } from '../model/runtime/load-model.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
+import { infoPayload } from '../publish/payloads.js';
 import { Outbox } from '../publish/outbox.js';
 import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { openChannel } from '../records/open.js';
@@ -78,19 +78,19 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
     baseTopic: base,
     outbox,
     protocolVersion: o.broker ? 5 : 4, // aedes speaks MQTT 3.1.1
-    info: () => ({
-      version: '0.1.0',
-      vehicleId: config.vehicleId,
-      model: {
-        name: pkg.manifest.name,
-        version: pkg.manifest.version,
-        precision: pkg.manifest.precision,
-        sha256: pkg.manifest.sha256,
-      },
-      provider: engine.provider,
-      configDigest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
-      startedAt,
-    }),
+    info: () =>
+      infoPayload({
+        vehicleId: config.vehicleId,
+        model: {
+          name: pkg.manifest.name,
+          version: pkg.manifest.version,
+          precision: pkg.manifest.precision,
+          sha256: pkg.manifest.sha256,
+        },
+        provider: engine.provider,
+        config,
+        startedAt,
+      }),
     log,
   });
 

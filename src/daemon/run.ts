@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -7,6 +6,7 @@ import { BITALINO_ECG } from '../hil/replay.js';
 import { createLogger, type Logger } from '../log.js';
 import { startModel } from '../model/runtime/load-model.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
+import { infoPayload } from '../publish/payloads.js';
 import { Outbox } from '../publish/outbox.js';
 import { FrameFlag, type SampleFrame } from '../protocols/types.js';
 import { SerialSource } from '../sources/serial-source.js';
@@ -15,8 +15,6 @@ import type { EcgSource } from '../sources/source.js';
 import { startHealthServer } from './health.js';
 import { Pipeline } from './pipeline.js';
 import { SdNotify } from './sd-notify.js';
-
-const VERSION = '0.1.0';
 
 function sourceFor(c: Config['source']): EcgSource {
   if (c.kind === 'can') return new SocketCanSource({ iface: c.path, silenceMs: c.silenceMs });
@@ -78,19 +76,19 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       clientId: m.clientId ?? `ecg-emotiond-${config.vehicleId}`,
       baseTopic: `${m.prefix}/${config.vehicleId}`,
       outbox,
-      info: () => ({
-        version: VERSION,
-        vehicleId: config.vehicleId,
-        model: {
-          name: pkg.manifest.name,
-          version: pkg.manifest.version,
-          precision: pkg.manifest.precision,
-          sha256: pkg.manifest.sha256,
-        },
-        provider: engine.provider,
-        configDigest: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
-        startedAt,
-      }),
+      info: () =>
+        infoPayload({
+          vehicleId: config.vehicleId,
+          model: {
+            name: pkg.manifest.name,
+            version: pkg.manifest.version,
+            precision: pkg.manifest.precision,
+            sha256: pkg.manifest.sha256,
+          },
+          provider: engine.provider,
+          config,
+          startedAt,
+        }),
       username: m.username ?? undefined,
       passwordFile: m.passwordFile ?? undefined,
       tls: {

@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { VERSION } from '../version.js';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { EmotionDecision } from '../decision/decider.js';
 
@@ -272,4 +273,22 @@ export function heartRatePayload(
 /** The optional VSS mirror: `Vehicle.Driver.HeartRate` is a uint16 in bpm. */
 export function vssHeartRatePayload(bpm: number, nowMs = Date.now()) {
   return { value: Math.max(0, Math.min(65535, Math.round(bpm))), timeMs: nowMs };
+}
+
+/** The retained `info` payload: what is running, for operators and fleet tools. */
+export function infoPayload(o: {
+  vehicleId: string;
+  model: { name: string; version: string; precision: 'fp32' | 'int8'; sha256: string };
+  provider: string;
+  config: unknown;
+  startedAt: string;
+}) {
+  return {
+    version: VERSION,
+    vehicleId: o.vehicleId,
+    model: o.model,
+    provider: o.provider,
+    configDigest: createHash('sha256').update(JSON.stringify(o.config)).digest('hex'),
+    startedAt: o.startedAt,
+  };
 }
