@@ -7,6 +7,7 @@ import { runModelBench } from '../bench/model.js';
 import { runReplayBench } from '../bench/replay.js';
 import { runE2eBench } from '../bench/e2e.js';
 import { writeResults } from '../bench/report.js';
+import { runSoakBench } from '../bench/soak.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
 import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -190,6 +191,17 @@ export function buildProgram(): Command {
         seconds: o.seconds,
         log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
       });
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+  bench
+    .command('soak')
+    .description(
+      'hours of real ECG through the pipeline as fast as it takes it: RSS growth, events lost, errors',
+    )
+    .option('--hours <h>', 'hours of ECG', numberArg('--hours'), 24)
+    .option('--json', 'print JSON')
+    .action(async (o: { hours: number; json?: boolean }) => {
+      const r = await runSoakBench({ hours: o.hours, log: (l: string) => process.stderr.write(`${l}\n`) });
       if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
   bench
