@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { sharedDataDir } from '../analysis/data-dir.js';
 import { ptyPair } from '../hil/pty-pair.js';
 import { Mosquitto } from '../publish/mosquitto.js';
+import { spawnRealtimeReplay } from './replay.js';
 
 export interface E2eResult {
   seconds: number;
@@ -79,23 +79,8 @@ export async function runE2eBench(
         throw new Error(`daemon did not start: ${log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const replay = spawn(
-      process.execPath,
-      [
-        cli,
-        'replay',
-        join(sharedDataDir(), 'eegmat', 'Subject00_1.edf'),
-        '--channel',
-        'ECG ECG',
-        '--to',
-        `serial:${pty.a}`,
-        '--to-seconds',
-        String(seconds),
-        '--frame-samples',
-        '10',
-      ],
-      { stdio: 'ignore' },
-    );
+    const replay = spawnRealtimeReplay(pty.a, seconds);
+    replay.stdout.resume(); // its JSON summary is not needed here
     // CPU measured over the real-time stretch, after 10 s of warm-up.
     await new Promise((r) => setTimeout(r, 10_000));
     const c0 = await threadTicks(daemon.pid!);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,35 @@ export interface ReplayBenchResult {
   jitterP99Ms: number;
   jitterMaxMs: number;
   sender: ReplayResult;
+}
+
+export const BENCH_FRAME_SAMPLES = 10;
+
+/**
+ * `ecg-emotiond replay` in its own process, as on a bench: EEGMAT's 500 Hz ECG channel in real time
+ * with ecg-serial frames, onto one end of a pty. Stdout carries its JSON summary.
+ */
+export function spawnRealtimeReplay(
+  to: string,
+  seconds: number,
+  frameSamples = BENCH_FRAME_SAMPLES,
+): ChildProcessWithoutNullStreams {
+  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const record = join(sharedDataDir(), 'eegmat', 'Subject00_1.edf');
+  return spawn(process.execPath, [
+    cli,
+    'replay',
+    record,
+    '--channel',
+    'ECG ECG',
+    '--to',
+    `serial:${to}`,
+    '--to-seconds',
+    String(seconds),
+    '--frame-samples',
+    String(frameSamples),
+    '--json',
+  ]);
 }
 
 /**
@@ -42,23 +71,8 @@ export async function runReplayBench(
   source.start();
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const frame = 10;
-    const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-    const record = join(sharedDataDir(), 'eegmat', 'Subject00_1.edf');
-    const child = spawn(process.execPath, [
-      cli,
-      'replay',
-      record,
-      '--channel',
-      'ECG ECG',
-      '--to',
-      `serial:${pty.a}`,
-      '--to-seconds',
-      String(seconds),
-      '--frame-samples',
-      String(frame),
-      '--json',
-    ]);
+    const frame = BENCH_FRAME_SAMPLES;
+    const child = spawnRealtimeReplay(pty.a, seconds, frame);
     let out = '';
     child.stdout.on('data', (b) => (out += b));
     const code = await new Promise((r) => child.on('exit', r));

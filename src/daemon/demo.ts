@@ -81,12 +81,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
     info: () =>
       infoPayload({
         vehicleId: config.vehicleId,
-        model: {
-          name: pkg.manifest.name,
-          version: pkg.manifest.version,
-          precision: pkg.manifest.precision,
-          sha256: pkg.manifest.sha256,
-        },
+        manifest: pkg.manifest,
         provider: engine.provider,
         config,
         startedAt,

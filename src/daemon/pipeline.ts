@@ -14,6 +14,7 @@ import {
   emotionPayload,
   emotionStatePayload,
   heartRatePayload,
+  modelRef,
   signalQualityPayload,
   vssHeartRatePayload,
 } from '../publish/payloads.js';
@@ -161,7 +162,7 @@ export class Pipeline {
         emotionPayload(d, {
           heartRateBpm: finite(w.heartRate.meanBpm),
           signalQuality: w.quality,
-          model: { name: m.name, version: m.version, precision: m.precision, sha256: m.sha256 },
+          model: modelRef(m),
           provider: this.o.engine.provider,
           inferenceMs,
           totalMs,

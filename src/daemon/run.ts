@@ -79,12 +79,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       info: () =>
         infoPayload({
           vehicleId: config.vehicleId,
-          model: {
-            name: pkg.manifest.name,
-            version: pkg.manifest.version,
-            precision: pkg.manifest.precision,
-            sha256: pkg.manifest.sha256,
-          },
+          manifest: pkg.manifest,
           provider: engine.provider,
           config,
           startedAt,

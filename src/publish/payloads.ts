@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { ModelManifest } from '../model/package/manifest.js';
 import { VERSION } from '../version.js';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { EmotionDecision } from '../decision/decider.js';
@@ -275,10 +276,15 @@ export function vssHeartRatePayload(bpm: number, nowMs = Date.now()) {
   return { value: Math.max(0, Math.min(65535, Math.round(bpm))), timeMs: nowMs };
 }
 
+/** How payloads name the model: from its package manifest. */
+export function modelRef(m: Pick<ModelManifest, 'name' | 'version' | 'precision' | 'sha256'>) {
+  return { name: m.name, version: m.version, precision: m.precision, sha256: m.sha256 };
+}
+
 /** The retained `info` payload: what is running, for operators and fleet tools. */
 export function infoPayload(o: {
   vehicleId: string;
-  model: { name: string; version: string; precision: 'fp32' | 'int8'; sha256: string };
+  manifest: ModelManifest;
   provider: string;
   config: unknown;
   startedAt: string;
@@ -286,7 +292,7 @@ export function infoPayload(o: {
   return {
     version: VERSION,
     vehicleId: o.vehicleId,
-    model: o.model,
+    model: modelRef(o.manifest),
     provider: o.provider,
     configDigest: createHash('sha256').update(JSON.stringify(o.config)).digest('hex'),
     startedAt: o.startedAt,
