@@ -16,6 +16,12 @@ const num = (name: string) => (v: string) => {
     throw new InvalidArgumentError(`${name} must be a positive number`);
   return n;
 };
+const nonNegative = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError(`${name} must be a number of seconds, 0 or more`);
+  return n;
+};
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Aborts on SIGINT/SIGTERM so a capture or a looping replay ends cleanly. */
@@ -105,7 +111,7 @@ export function addHilCommands(program: Command): void {
     )
     .option('--channel <n|name>', 'channel of the record (default 0)')
     .option('--speed <x>', 'playback speed', num('--speed'), 1)
-    .option('--from <s>', 'start at this second of the record', num('--from'))
+    .option('--from <s>', 'start at this second of the record', nonNegative('--from'))
     .option('--to-seconds <s>', 'stop at this second of the record', num('--to-seconds'))
     .option('--loop', 'start over at the end until stopped')
     .option('--frame-samples <n>', 'samples per wire frame (ecg-serial, ascii)', num('--frame-samples'))

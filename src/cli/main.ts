@@ -26,6 +26,7 @@ import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
 import { VERSION } from '../version.js';
+import { writeReport } from '../report/write-report.js';
 
 const DEMO_MODEL_DIR = 'models/driver-stress-drivedb';
 
@@ -254,9 +255,37 @@ export function buildProgram(): Command {
     .option('--broker <url>', 'use this broker instead of the embedded one')
     .option('--speed <x>', 'playback speed, × real time', numberArg('--speed'), 40)
     .option('--config <file>', 'YAML config')
-    .action(async (o: { record?: string; broker?: string; speed: number; config?: string }) => {
-      await runDemo(o);
-    });
+    .option('--out-dir <dir>', 'where the event log and the HTML report go', 'demo-output')
+    .action(
+      async (o: { record?: string; broker?: string; speed: number; config?: string; outDir: string }) => {
+        await runDemo(o);
+      },
+    );
+
+  program
+    .command('report')
+    .description("a self-contained HTML report (inline SVG, no network) from a run's event log")
+    .argument('<event-log>', 'the JSONL event log written by run (eventLog.path) or demo')
+    .option('--out <file>', 'HTML file to write', 'report.html')
+    .option('--labels <csv>', "the recording's segments CSV (default: the one beside the replayed record)")
+    .option('--label-column <name>', 'label column of the segments CSV', 'stress')
+    .option(
+      '--strip-from <s>',
+      'start of the ECG strip, stream seconds (default: the first good window)',
+      numberArg('--strip-from'),
+    )
+    .option('--strip-seconds <s>', 'length of the ECG strip', numberArg('--strip-seconds'), 20)
+    .action(
+      async (
+        file: string,
+        o: { out: string; labels?: string; labelColumn: string; stripFrom?: number; stripSeconds: number },
+      ) => {
+        const r = await writeReport(file, { ...o, stripFromS: o.stripFrom });
+        process.stdout.write(
+          `report: ${r.out} (${r.windows} windows${r.labels ? `, labels from ${r.labels}` : ''})\n`,
+        );
+      },
+    );
 
   program
     .command('config')

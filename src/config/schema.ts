@@ -87,6 +87,12 @@ export interface Config {
     fsyncIntervalMs: number;
   };
   decision: DecisionOptions;
+  eventLog: {
+    /** JSONL log of windows, decisions and the cleaned ECG, for `report`; off when null. */
+    path: string | null;
+    ecg: boolean;
+    maxBytes: number;
+  };
   health: {
     /** HTTP /healthz and /metrics (Prometheus) on `host:port`; off unless asked. */
     enabled: boolean;
@@ -237,6 +243,17 @@ export const configSchema = {
         minConfidence: { type: 'number', minimum: 0, maximum: 1, default: D.minConfidence },
         hysteresis: { type: 'number', minimum: 0, maximum: 1, default: D.hysteresis },
         endAfterUnusable: { type: 'integer', minimum: 1, default: D.endAfterUnusable },
+      },
+    },
+    eventLog: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        path: { type: ['string', 'null'], minLength: 1, default: null },
+        ecg: { type: 'boolean', default: true },
+        maxBytes: { type: 'integer', minimum: 65536, default: 67108864 },
       },
     },
     health: {

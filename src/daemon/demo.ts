@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { PROJECT_ROOT } from '../analysis/data-dir.js';
@@ -14,6 +14,8 @@ import { infoPayload } from '../publish/payloads.js';
 import { Outbox } from '../publish/outbox.js';
 import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { openChannel } from '../records/open.js';
+import { EventLogWriter } from '../report/event-log.js';
+import { writeReport } from '../report/write-report.js';
 import { Pipeline } from './pipeline.js';
 
 export const DEMO_RECORD = join(PROJECT_ROOT, 'data', 'demo', 'drive06-excerpt');
@@ -25,10 +27,14 @@ export interface DemoOptions {
   /** Playback speed (× real time). */
   speed?: number;
   config?: string;
+  /** Where the event log and the HTML report go. */
+  outDir?: string;
   out?: (line: string) => void;
 }
 
 const color = (code: number, s: string) => (process.stdout.isTTY ? `\x1b[${code}m${s}\x1b[0m` : s);
+const shortPath = (p: string) =>
+  relative(process.cwd(), p).startsWith('..') ? p : relative(process.cwd(), p);
 const LABEL_COLORS: Record<string, number> = { low: 32, medium: 33, high: 31 };
 
 /**
@@ -36,7 +42,9 @@ const LABEL_COLORS: Record<string, number> = { low: 32, medium: 33, high: 31 };
  * shipped INT8 model → decision → outbox → MQTT, with an embedded broker and a subscriber that
  * prints what a vehicle consumer would receive.
  */
-export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; windows: number }> {
+export async function runDemo(
+  o: DemoOptions = {},
+): Promise<{ events: number; windows: number; report: string }> {
   const out = o.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const config = await loadConfig(o.config);
   // The terminal shows readable lines; only errors go to the JSON log here.
@@ -121,6 +129,17 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
 
   const reader = await openChannel(record);
   const info = reader.info;
+  const outDir = o.outDir ?? 'demo-output';
+  await mkdir(outDir, { recursive: true });
+  const eventLog = await EventLogWriter.open(join(outDir, 'events.jsonl'), { ecg: true });
+  eventLog.begin({
+    startedAt,
+    vehicleId: config.vehicleId,
+    manifest: pkg.manifest,
+    provider: engine.provider,
+    source: record,
+    record,
+  });
   const t0 = Date.now();
   const pipeline = new Pipeline({
     config,
@@ -130,6 +149,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
     publisher,
     log,
     clock: () => t0 + recordS * 1000,
+    eventLog,
   });
   const chunkS = 0.25;
   const wall0 = process.hrtime.bigint();
@@ -188,11 +208,16 @@ export async function runDemo(o: DemoOptions = {}): Promise<{ events: number; wi
     `  MQTT       ${messages} messages on ${base}/#, ${invalid.length} not matching their schema${invalid.length ? `: ${invalid[0]}` : ''}`,
   );
 
+  await eventLog.close();
+  const report = join(outDir, 'report.html');
+  await writeReport(eventLog.path, { out: report });
+  out(`  report     ${shortPath(report)} (event log ${shortPath(eventLog.path)})`);
+
   await publisher.stop();
   await consumer.endAsync();
   await engine.close();
   await outbox.close();
   await closeBroker();
   await rm(dir, { recursive: true, force: true });
-  return { events: received, windows: s.windows.good + s.windows.acceptable + s.windows.unusable };
+  return { events: received, windows: s.windows.good + s.windows.acceptable + s.windows.unusable, report };
 }

@@ -126,6 +126,7 @@ export function startHealthServer(
           alive: s.alive,
           source: s.source.state,
           samples: s.samples,
+          events: s.events,
           mqttConnected: s.mqttConnected,
           outboxDepth: s.outboxDepth,
         }),

@@ -10,6 +10,7 @@ import type { ModelPackage } from '../model/package/model-package.js';
 import { windowSpecOf } from '../model/package/model-package.js';
 import type { InferenceEngine } from '../model/runtime/engine.js';
 import type { MqttPublisher } from '../publish/mqtt-publisher.js';
+import type { EventLogWriter } from '../report/event-log.js';
 import {
   emotionPayload,
   emotionStatePayload,
@@ -61,6 +62,8 @@ export class Pipeline {
       log: Logger;
       /** Wall clock of a window's end (a replayed record maps its own time here). */
       clock?: () => number;
+      /** Where windows, decisions and the cleaned ECG are logged for `report`. */
+      eventLog?: EventLogWriter | null;
     },
   ) {
     const c = o.config;
@@ -74,6 +77,12 @@ export class Pipeline {
     });
     this.decider = new EmotionDecider(o.pkg.manifest.labels, c.decision);
     this.chain.onWindow = (w) => this.onWindow(w);
+    const eventLog = o.eventLog;
+    if (eventLog) {
+      eventLog.restart();
+      this.chain.onClean = (x, n) => eventLog.clean(x, n);
+      this.chain.onBeat = (index) => eventLog.beat(index);
+    }
     this.x = new Float64Array(c.dsp.frameSamples);
     this.flags = new Uint8Array(c.dsp.frameSamples);
   }
@@ -93,8 +102,9 @@ export class Pipeline {
   }
 
   /** Lost samples before the next push: windows spanning the gap are never usable. */
-  gap(): void {
+  gap(lost: number | null = null): void {
     this.chain.markGap();
+    this.o.eventLog?.gap(lost);
   }
 
   /** Resolves when the window in inference (if any) is done and published. */
@@ -117,12 +127,21 @@ export class Pipeline {
       if (this.o.config.mqtt.vssMirror)
         void pub.publish('vss/Vehicle.Driver.HeartRate', vssHeartRatePayload(hr.meanBpm));
     }
+    const logged = {
+      quality: w.quality,
+      reasons: reasonNames(w.reasons),
+      hrBpm: finite(round2(w.heartRate.meanBpm)),
+      rmssdMs: finite(round2(w.heartRate.rmssdMs)),
+    };
+    const span = { start: w.startIndex, end: w.endIndex };
     if (w.quality === 'unusable') {
-      this.decide(null, w, bounds, 0, 0);
+      this.o.eventLog?.window(span.start, span.end, logged);
+      this.decide(null, w, bounds, 0, 0, span.end);
       return;
     }
     if (this.o.engine.busy) {
       this.stats.droppedBusy++; // real time beats completeness: the next window overlaps this one by 75 %
+      this.o.eventLog?.window(span.start, span.end, { ...logged, skipped: true });
       return;
     }
     const samples = w.samples.slice();
@@ -134,12 +153,19 @@ export class Pipeline {
         const totalMs = ingressNs ? Number(process.hrtime.bigint() - ingressNs) / 1e6 : r.roundTripNs / 1e6;
         this.stats.inference.record(inferenceMs);
         this.stats.total.record(totalMs);
+        this.o.eventLog?.window(span.start, span.end, {
+          ...logged,
+          p: Array.from(r.probabilities, (v) => Math.round(v * 1e4) / 1e4),
+          inferenceMs: round2(inferenceMs),
+          totalMs: round2(totalMs),
+        });
         this.decide(
           r.probabilities,
           { ...meta, heartRate: { meanBpm: meta.hr } },
           bounds,
           inferenceMs,
           totalMs,
+          span.end,
         );
       },
       (err: Error) => this.o.log.error({ err: err.message }, 'inference failed; window skipped'),
@@ -152,11 +178,19 @@ export class Pipeline {
     bounds: { startMs: number; endMs: number },
     inferenceMs: number,
     totalMs: number,
+    endIndex: number,
   ): void {
     const m = this.o.pkg.manifest;
     const decisions = this.decider.push({ probabilities, quality: w.quality, ...bounds });
     for (const d of decisions) {
       this.stats.events[d.type]++;
+      this.o.eventLog?.event(endIndex, {
+        type: d.type,
+        label: d.label,
+        confidence: Math.round(d.confidence * 1e4) / 1e4,
+        episodeId: d.episodeId,
+        ...(d.reason ? { reason: d.reason } : {}),
+      });
       void this.o.publisher.publish(
         'emotion',
         emotionPayload(d, {
@@ -181,3 +215,4 @@ export class Pipeline {
 }
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+const round2 = (v: number) => Math.round(v * 100) / 100;

@@ -9,6 +9,7 @@ import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import { infoPayload } from '../publish/payloads.js';
 import { Outbox } from '../publish/outbox.js';
 import { FrameFlag, type SampleFrame } from '../protocols/types.js';
+import { EventLogWriter } from '../report/event-log.js';
 import { SerialSource } from '../sources/serial-source.js';
 import { SocketCanSource } from '../sources/socketcan-source.js';
 import type { EcgSource } from '../sources/source.js';
@@ -57,8 +58,20 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       `outbox.dir: ${config.outbox.dir} is not usable (${err.code ?? err.message})`,
     ]);
   });
+  const eventLog = config.eventLog.path
+    ? await EventLogWriter.open(config.eventLog.path, {
+        ecg: config.eventLog.ecg,
+        maxBytes: config.eventLog.maxBytes,
+      }).catch(async (err: NodeJS.ErrnoException) => {
+        await outbox.close();
+        throw new ConfigError(configFile ?? '(defaults)', [
+          `eventLog.path: ${config.eventLog.path} is not writable (${err.code ?? err.message})`,
+        ]);
+      })
+    : null;
   const { pkg, engine } = await startModel(config.model, log).catch(async (err: Error) => {
     await outbox.close();
+    await eventLog?.close();
     throw err;
   });
   // From here a failure must also stop the inference worker, or the process would linger.
@@ -97,6 +110,13 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       log,
     });
     await publisher.start();
+    eventLog?.begin({
+      startedAt,
+      vehicleId: config.vehicleId,
+      manifest: pkg.manifest,
+      provider: engine.provider,
+      source: `${config.source.kind}:${config.source.path}`,
+    });
 
     const source = sourceFor(config.source);
     let pipeline: Pipeline | null = null;
@@ -104,7 +124,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     source.onState = (state, detail) => log.info({ state, detail }, `source ${state}: ${detail}`);
     source.onGap = (lost) => {
       log.warn({ lost }, `gap: ${lost ?? 'an unknown number of'} samples lost`);
-      pipeline?.gap();
+      pipeline?.gap(lost ?? null);
     };
     const mv = new Float64Array(4096);
     const flags = new Uint8Array(4096);
@@ -112,7 +132,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       const rate = f.sampleRateHz ?? config.source.sampleRateHz;
       if (!pipeline || rate !== pipelineRate) {
         // The chain is built for the input rate the wire reports (a new rate restarts it).
-        pipeline = new Pipeline({ config, inputRateHz: rate, pkg, engine, publisher, log });
+        pipeline = new Pipeline({ config, inputRateHz: rate, pkg, engine, publisher, log, eventLog });
         pipelineRate = rate;
         log.info({ sampleRateHz: rate }, `streaming at ${rate} Hz`);
       }
@@ -215,6 +235,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     await (pipeline as Pipeline | null)?.drain();
     await publisher.stop();
     await outbox.close();
+    await eventLog?.close();
     log.info({ ms: Date.now() - t0, pending: outbox.depth }, 'stopped');
   }
 }

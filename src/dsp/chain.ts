@@ -53,6 +53,8 @@ export class EcgChain {
   onWindow: (w: EcgWindow) => void = () => {};
   /** A beat: its index at the model rate, instantaneous heart rate (NaN for the first) and when it was decided. */
   onBeat: (index: number, bpm: number, decidedAt: number) => void = () => {};
+  /** The cleaned model-rate samples of each frame (mV), for a tap such as the event log. */
+  onClean: ((clean: Float64Array, length: number) => void) | null = null;
   private readonly cascade: SosCascade;
   private readonly maxFrame: number;
   private readonly clean: Float64Array;
@@ -124,6 +126,7 @@ export class EcgChain {
       this.primed = true;
     }
     this.cascade.process(clean, 0, m);
+    this.onClean?.(clean, m);
     this.detector.process(clean, 0, m);
     this.windower.process(raw, clean, this.detector.band, rs.outFlags, m, ingressNs);
   }

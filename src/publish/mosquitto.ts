@@ -59,13 +59,14 @@ export class Mosquitto {
     }
   }
 
-  async stop(): Promise<void> {
+  /** SIGTERM stops it cleanly; SIGKILL is a crash (only what autosave wrote survives). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = this.proc;
     this.proc = null;
     if (!p || p.exitCode !== null) return;
     await new Promise<void>((r) => {
       p.once('exit', () => r());
-      p.kill('SIGTERM');
+      p.kill(signal);
     });
   }
 }

@@ -1,0 +1,184 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import t from 'tap';
+import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { ptyPair } from '../src/hil/pty-pair.js';
+import { freePort, Mosquitto } from '../src/publish/mosquitto.js';
+
+const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+const RECORD = join(PROJECT_ROOT, 'data', 'demo', 'drive06-excerpt');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const waitFor = async (cond: () => boolean | Promise<boolean>, ms: number) => {
+  const t0 = Date.now();
+  while (!(await cond()) && Date.now() - t0 < ms) await sleep(100);
+  return cond();
+};
+
+interface Health {
+  alive: boolean;
+  events: { new: number; update: number; end: number };
+  outboxDepth: number;
+  mqttConnected: boolean;
+  source: { state: string };
+}
+
+t.test(
+  'the running daemon through serial unplug, a killed broker and its own SIGKILL: no accepted event lost',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-faults-'));
+    // autosave every second: the subscriber's persistent session survives the broker's SIGKILL.
+    const broker = await Mosquitto.create(dir, 'autosave_interval 1\n');
+    t.teardown(() => broker.stop());
+    let pty = await ptyPair(dir);
+    t.teardown(() => pty.stop());
+    const port = await freePort();
+    const config = join(dir, 'config.yaml');
+    await writeFile(
+      config,
+      [
+        'vehicleId: faults',
+        'source:',
+        `  path: ${pty.b}`,
+        '  protocol: ecg-serial',
+        'mqtt:',
+        `  url: ${broker.url}`,
+        '  reconnectMs: 100',
+        '  maxReconnectMs: 500',
+        'outbox:',
+        `  dir: ${join(dir, 'outbox')}`,
+        'eventLog:',
+        `  path: ${join(dir, 'events.jsonl')}`,
+        'health:',
+        '  enabled: true',
+        `  port: ${port}`,
+        '',
+      ].join('\n'),
+    );
+    const eventIds = new Set<string>();
+    let copies = 0;
+    const sub = await mqtt.connectAsync(broker.url, {
+      protocolVersion: 5,
+      clientId: 'faults-subscriber',
+      clean: false,
+      properties: { sessionExpiryInterval: 3600 },
+      reconnectPeriod: 100,
+    });
+    t.teardown(() => sub.endAsync(true));
+    await sub.subscribeAsync('ecg-emotiond/faults/emotion', { qos: 1 });
+    sub.on('message', (_topic, payload) => {
+      eventIds.add((JSON.parse(payload.toString()) as { eventId: string }).eventId);
+      copies++;
+    });
+    await sleep(1500); // the session is autosaved
+
+    const health = async (): Promise<Health | null> =>
+      fetch(`http://127.0.0.1:${port}/healthz`).then(
+        async (r) => (await r.json()) as Health,
+        () => null,
+      );
+    const accepted = (h: Health | null) => (h ? h.events.new + h.events.update + h.events.end : 0);
+    const start = () => {
+      const p = spawn(process.execPath, [BIN, 'run', '--config', config]);
+      const out = { log: '', exit: null as number | null, proc: p as ChildProcess };
+      p.stderr.on('data', (b) => (out.log += b));
+      p.on('exit', (code) => (out.exit = code));
+      return out;
+    };
+    const replay = async (from: number) => {
+      const r = spawn(process.execPath, [
+        BIN,
+        'replay',
+        RECORD,
+        '--to',
+        `serial:${pty.a}`,
+        '--from',
+        String(from),
+        '--to-seconds',
+        String(from + 20),
+        '--speed',
+        '10',
+      ]);
+      return new Promise((res) => r.on('exit', res));
+    };
+    /** Until the daemon has decided everything it was given and its outbox holds still. */
+    const settled = async () => {
+      let last = '';
+      await waitFor(async () => {
+        const h = await health();
+        const now = JSON.stringify([accepted(h), h?.outboxDepth]);
+        const same = now === last;
+        last = now;
+        if (!same) await sleep(900);
+        return same;
+      }, 15_000);
+      return (await health())!;
+    };
+
+    const d1 = start();
+    t.teardown(() => d1.proc.kill('SIGKILL'));
+    t.ok(await waitFor(() => d1.log.includes('ecg-emotiond running'), 20_000), 'started');
+    t.equal(await replay(0), 0);
+    t.ok(await waitFor(() => eventIds.size > 0, 10_000), 'events on the bus');
+
+    // 1. Serial unplug and replug on the same path.
+    await pty.stop();
+    t.ok(await waitFor(() => /source disconnected/.test(d1.log), 5000), 'the unplug is noticed');
+    await sleep(1000);
+    const back = Date.now(); // socat creates the path within this span too
+    pty = await ptyPair(dir);
+    t.ok(await waitFor(() => (d1.log.match(/source connected/g) ?? []).length >= 2, 3000), 'reconnected');
+    t.ok(Date.now() - back <= 2000, `within ${Date.now() - back} ms of the path reappearing`);
+    const beforeReplug = eventIds.size;
+    t.equal(await replay(20), 0);
+    t.ok(await waitFor(() => eventIds.size > beforeReplug, 10_000), 'events again after the replug');
+    let h = await settled();
+    t.equal(eventIds.size, accepted(h), 'every event so far delivered');
+
+    // 2. The broker is killed while ECG flows, then restarted: the outbox holds the events meanwhile.
+    await broker.stop('SIGKILL');
+    t.equal(await replay(40), 0);
+    h = await settled();
+    t.ok(h.outboxDepth > 0, `${h.outboxDepth} messages held in the outbox while the broker is down`);
+    t.equal(h.mqttConnected, false);
+    t.equal(d1.exit, null, 'the daemon carries on');
+    await broker.start();
+    t.ok(await waitFor(async () => (await health())?.outboxDepth === 0, 15_000), 'the outbox drains');
+    t.ok(await waitFor(() => eventIds.size === accepted(h), 10_000), `all ${accepted(h)} events delivered`);
+
+    // 3. The daemon is SIGKILLed while the broker is down again: its successor delivers the backlog.
+    await broker.stop('SIGKILL');
+    t.equal(await replay(60), 0);
+    h = await settled();
+    t.ok(h.outboxDepth > 0);
+    const total = accepted(h);
+    d1.proc.kill('SIGKILL');
+    await waitFor(() => d1.exit !== null || d1.proc.signalCode !== null, 5000);
+    await broker.start();
+    const d2 = start();
+    t.teardown(() => d2.proc.kill('SIGKILL'));
+    t.ok(
+      await waitFor(() => eventIds.size === total, 20_000),
+      `${eventIds.size} of ${total} accepted events delivered`,
+    );
+    t.ok(copies >= eventIds.size, `${copies - eventIds.size} duplicates (at least once)`);
+    t.match(d2.log, /outbox: \d+ events pending from before/, 'the successor found the backlog');
+
+    // The killed daemon's event log (moved to .1 by its successor) still makes a report.
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'report', join(dir, 'events.jsonl.1'), '--out', join(dir, 'r.html')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    t.equal(r.status, 0, r.stderr);
+    t.match(r.stdout, /report: \S+r\.html \((\d+) windows\)/);
+
+    d2.proc.kill('SIGTERM');
+    t.ok(await waitFor(() => d2.exit !== null, 3000));
+    t.equal(d2.exit, 0);
+  },
+);
