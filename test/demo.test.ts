@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
@@ -6,9 +8,10 @@ import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
 t.test(
   'npm start: the demo runs the whole path on the bundled recording and every event reaches the consumer',
   async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecg-demo-'));
     const r = spawnSync(
       process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'cli', 'main.js'), 'demo', '--speed', '120'],
+      [join(PROJECT_ROOT, 'dist', 'cli', 'main.js'), 'demo', '--speed', '120', '--out-dir', dir],
       {
         encoding: 'utf8',
         timeout: 120_000,
@@ -33,5 +36,7 @@ t.test(
     t.equal(Number(mq?.[2]), 0, 'every published payload validates against its topic schema');
     const w = /windows {4}good (\d+), acceptable (\d+), unusable (\d+)/.exec(out)!.slice(1).map(Number);
     t.equal(w[0] + w[1] + w[2], 477, '10 minutes of ECG at a 1.25 s hop');
+    t.match(out, new RegExp(`report {5}${join(dir, 'report.html')} \\(event log ${join(dir, 'events.jsonl')}\\)`));
+    t.ok(existsSync(join(dir, 'report.html')), 'the HTML report is written');
   },
 );
