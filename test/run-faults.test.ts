@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -176,6 +176,24 @@ t.test(
     );
     t.equal(r.status, 0, r.stderr);
     t.match(r.stdout, /report: \S+r\.html \((\d+) windows\)/);
+
+    // SIGHUP: a broken file is refused and the running config kept; a good one applies live.
+    const good = await readFile(config, 'utf8');
+    await writeFile(config, `${good}decision:\n  minConfidence: 2\n`);
+    d2.proc.kill('SIGHUP');
+    t.ok(await waitFor(() => /SIGHUP: config not applied, keeping the running one/.test(d2.log), 5000));
+    t.match(d2.log, /decision\.minConfidence: must be <= 1/, 'the reason, naming the key');
+    t.equal(d2.exit, null, 'still running');
+    await writeFile(config, `${good}decision:\n  minConfidence: 0.7\nlog:\n  level: debug\n`);
+    d2.proc.kill('SIGHUP');
+    t.ok(await waitFor(() => /configuration re-read/.test(d2.log), 5000));
+    const applied = JSON.parse(d2.log.split('\n').find((l) => l.includes('configuration re-read'))!) as {
+      logLevel: string;
+      decision: { minConfidence: number };
+    };
+    t.equal(applied.logLevel, 'debug');
+    t.equal(applied.decision.minConfidence, 0.7);
+    t.equal((await health())?.alive, true);
 
     d2.proc.kill('SIGTERM');
     t.ok(await waitFor(() => d2.exit !== null, 3000));

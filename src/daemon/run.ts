@@ -209,7 +209,10 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
           log.level = next.log.level;
           Object.assign(config.decision, next.decision); // the decider holds this object
           config = { ...config, log: next.log };
-          log.info('configuration re-read: log level and decision settings applied (others need a restart)');
+          log.info(
+            { logLevel: next.log.level, decision: next.decision },
+            'configuration re-read: log level and decision settings applied (others need a restart)',
+          );
         },
         (err: Error) =>
           log.error(
