@@ -34,6 +34,7 @@ t.test(
         '  protocol: ecg-serial',
         'mqtt:',
         `  url: ${broker.url}`,
+        '  statsIntervalS: 1',
         'outbox:',
         `  dir: ${join(dir, 'outbox')}`,
         'health:',
@@ -94,10 +95,23 @@ t.test(
     );
     await new Promise((r) => setTimeout(r, 500));
     const topics = new Set(received.map((m) => m.topic));
-    for (const topic of ['state', 'info', 'emotion', 'emotion/state', 'heart_rate', 'signal_quality'])
+    for (const topic of [
+      'state',
+      'info',
+      'emotion',
+      'emotion/state',
+      'heart_rate',
+      'signal_quality',
+      'stats',
+    ])
       t.ok(topics.has(topic), topic);
     const invalid = received.filter((m) => payloadProblems(m.topic as Topic, m.body).length > 0);
     t.same(invalid, [], 'every payload validates against its schema');
+    const stats = received.filter((m) => m.topic === 'stats').at(-1)!.body as {
+      samples: number;
+      events: number;
+    };
+    t.ok(stats.samples > 0 && stats.events > 0, 'stats count samples and events');
     const quality = received.filter((m) => m.topic === 'signal_quality').length;
     t.ok(quality >= 40, `${quality} windows rated (60 s at a 1.25 s hop)`);
     t.match(log, /streaming at 496 Hz/, 'the rate the wire reported');

@@ -79,6 +79,8 @@ export interface Config {
     maxReconnectMs: number;
     /** Also publish `vss/Vehicle.Driver.HeartRate` (uint16 bpm). */
     vssMirror: boolean;
+    /** Seconds between `stats` messages; 0: none. */
+    statsIntervalS: number;
   };
   outbox: {
     dir: string;
@@ -217,6 +219,7 @@ export const configSchema = {
         reconnectMs: { type: 'integer', minimum: 50, default: 500 },
         maxReconnectMs: { type: 'integer', minimum: 100, default: 10000 },
         vssMirror: { type: 'boolean', default: false },
+        statsIntervalS: { type: 'number', minimum: 0, default: 60 },
       },
     },
     outbox: {

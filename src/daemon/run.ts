@@ -6,14 +6,14 @@ import { BITALINO_ECG } from '../hil/replay.js';
 import { createLogger, type Logger } from '../log.js';
 import { startModel } from '../model/runtime/load-model.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
-import { infoPayload } from '../publish/payloads.js';
+import { infoPayload, statsPayload } from '../publish/payloads.js';
 import { Outbox } from '../publish/outbox.js';
 import { FrameFlag, type SampleFrame } from '../protocols/types.js';
 import { EventLogWriter } from '../report/event-log.js';
 import { SerialSource } from '../sources/serial-source.js';
 import { SocketCanSource } from '../sources/socketcan-source.js';
 import type { EcgSource } from '../sources/source.js';
-import { startHealthServer } from './health.js';
+import { type HealthSnapshot, startHealthServer } from './health.js';
 import { Pipeline } from './pipeline.js';
 import { SdNotify } from './sd-notify.js';
 
@@ -175,28 +175,49 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       if (alive && sd.watchdogIntervalMs) void sd.watchdog();
       if (was && !alive) log.warn({ flowing, stuck }, 'pipeline not alive: watchdog not fed');
     }, tickMs);
+    const snapshot = (): HealthSnapshot => {
+      const p = pipeline as Pipeline | null;
+      return {
+        alive,
+        source: { state: source.state, ...source.stats },
+        samples: p?.stats.samples ?? 0,
+        windows: p?.stats.windows ?? { good: 0, acceptable: 0, unusable: 0 },
+        droppedBusy: p?.stats.droppedBusy ?? 0,
+        events: p?.stats.events ?? { new: 0, update: 0, end: 0 },
+        outboxDepth: outbox.depth,
+        outboxDropped: outbox.report.droppedOldest,
+        mqttConnected: publisher.connected,
+        mqttConnects: publisher.connects,
+        inference: p?.stats.inference ?? null,
+        total: p?.stats.total ?? null,
+        eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+        rssBytes: process.memoryUsage.rss(),
+      };
+    };
     const health = config.health.enabled
-      ? await startHealthServer(config.health.host, config.health.port, () => {
-          const p = pipeline as Pipeline | null;
-          const src = source.stats;
-          return {
-            alive,
-            source: { state: source.state, ...src },
-            samples: p?.stats.samples ?? 0,
-            windows: p?.stats.windows ?? { good: 0, acceptable: 0, unusable: 0 },
-            droppedBusy: p?.stats.droppedBusy ?? 0,
-            events: p?.stats.events ?? { new: 0, update: 0, end: 0 },
-            outboxDepth: outbox.depth,
-            outboxDropped: outbox.report.droppedOldest,
-            mqttConnected: publisher.connected,
-            mqttConnects: publisher.connects,
-            inference: p?.stats.inference ?? null,
-            total: p?.stats.total ?? null,
-            eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
-            rssBytes: process.memoryUsage.rss(),
-          };
-        })
+      ? await startHealthServer(config.health.host, config.health.port, snapshot)
       : null;
+    const startedMs = Date.now();
+    const statsTimer =
+      m.statsIntervalS > 0
+        ? setInterval(() => {
+            const s = snapshot();
+            const inference = s.inference?.count ? s.inference.percentile(0.5) : null;
+            void publisher.publish(
+              'stats',
+              statsPayload({
+                uptimeS: (Date.now() - startedMs) / 1000,
+                samples: s.samples,
+                windows: s.windows,
+                events: s.events.new + s.events.update + s.events.end,
+                outboxDepth: s.outboxDepth,
+                reconnects: s.source.reconnects + Math.max(0, s.mqttConnects - 1),
+                crcErrors: s.source.crcErrors,
+                inferenceP50Ms: inference,
+              }),
+            );
+          }, m.statsIntervalS * 1000)
+        : null;
     if (health)
       log.info(
         { port: config.health.port },
@@ -227,6 +248,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     });
     const t0 = Date.now();
     clearInterval(ticker);
+    if (statsTimer) clearInterval(statsTimer);
     health?.close();
     void sd.stopping();
     const hardStop = setTimeout(() => {

@@ -256,6 +256,20 @@ export function signalQualityPayload(
   };
 }
 
+/** The periodic `stats` payload; `reconnects` counts the source's and the broker's. */
+export function statsPayload(s: {
+  uptimeS: number;
+  samples: number;
+  windows: { good: number; acceptable: number; unusable: number };
+  events: number;
+  outboxDepth: number;
+  reconnects: number;
+  crcErrors: number;
+  inferenceP50Ms: number | null;
+}) {
+  return { ...s, uptimeS: Math.round(s.uptimeS * 10) / 10, ...stamp() };
+}
+
 export function heartRatePayload(
   bpm: number,
   rmssdMs: number | null,
