@@ -4,8 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { DEMO_RECORD } from '../daemon/demo.js';
 import { ptyPair } from '../hil/pty-pair.js';
-import { Mosquitto } from '../publish/mosquitto.js';
+import { loadConfig } from '../config/load.js';
+import { windowSpecOf } from '../model/package/model-package.js';
+import { startModel } from '../model/runtime/load-model.js';
+import { usableWindows } from '../model/train/labelled-windows.js';
+import { createLogger } from '../log.js';
+import { freePort, Mosquitto } from '../publish/mosquitto.js';
 import { spawnRealtimeReplay } from './replay.js';
 
 export interface E2eResult {
@@ -20,6 +26,11 @@ export interface E2eResult {
   cpuPercent: number;
   mainThreadCpuPercent: number;
   otherThreadsCpuPercent: number;
+  /** Windows inferred over the measured stretch, and the CPU one inference costs (measured apart). */
+  inferences: number;
+  cpuMsPerInference: number;
+  /** All threads minus inferences × their cost. */
+  outsideInferenceCpuPercent: number;
   rssMb: number;
 }
 
@@ -39,6 +50,31 @@ async function threadTicks(pid: number): Promise<{ main: number; all: number }> 
   return { main, all };
 }
 
+/** Inferences so far, from the daemon's /metrics. */
+async function inferenceCount(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(/^ecg_emotiond_inference_seconds_count (\d+)$/m.exec(text)?.[1] ?? 0);
+}
+
+/**
+ * CPU time of one inference with the daemon's default model settings, from this process's CPU
+ * over back-to-back runs of real windows while nothing else runs here.
+ */
+async function cpuPerInference(runs = 200): Promise<number> {
+  const config = await loadConfig(undefined);
+  const { pkg, engine } = await startModel({ ...config.model, providers: ['cpu'] }, createLogger('error'));
+  try {
+    const windows = (await usableWindows(DEMO_RECORD, windowSpecOf(pkg.manifest))).slice(0, 50);
+    for (const w of windows.slice(0, 5)) await engine.infer(w);
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < runs; i++) await engine.infer(windows[i % windows.length]);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000 / runs;
+  } finally {
+    await engine.close();
+  }
+}
+
 const pct = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
@@ -54,9 +90,11 @@ export async function runE2eBench(
   const dir = await mkdtemp(join(tmpdir(), 'ecg-bench-e2e-'));
   const broker = await Mosquitto.create(dir);
   const pty = await ptyPair(dir);
+  const healthPort = await freePort();
   await writeFile(
     join(dir, 'config.yaml'),
-    `vehicleId: bench\nsource:\n  path: ${pty.b}\nmqtt:\n  url: ${broker.url}\noutbox:\n  dir: ${dir}/outbox\nmodel:\n  providers: [cpu]\n`,
+    `vehicleId: bench\nsource:\n  path: ${pty.b}\nmqtt:\n  url: ${broker.url}\noutbox:\n  dir: ${dir}/outbox\nmodel:\n  providers: [cpu]\n` +
+      `health:\n  enabled: true\n  port: ${healthPort}\n`,
   );
   const latencies: number[] = [];
   const inference: number[] = [];
@@ -84,9 +122,11 @@ export async function runE2eBench(
     // CPU measured over the real-time stretch, after 10 s of warm-up.
     await new Promise((r) => setTimeout(r, 10_000));
     const c0 = await threadTicks(daemon.pid!);
+    const n0 = await inferenceCount(healthPort);
     const w0 = Date.now();
     await new Promise((r) => replay.on('exit', r));
     const c1 = await threadTicks(daemon.pid!);
+    const inferences = (await inferenceCount(healthPort)) - n0;
     const wall = (Date.now() - w0) / 1000;
     await new Promise((r) => setTimeout(r, 1000));
     const status = await readFile(`/proc/${daemon.pid}/status`, 'utf8');
@@ -95,6 +135,10 @@ export async function runE2eBench(
     const lat = latencies.slice(warm).sort((a, b) => a - b);
     const inf = inference.slice(warm).sort((a, b) => a - b);
     const cpu = (ticks: number) => (100 * ticks) / TICK / wall;
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.on('exit', r));
+    const cpuMsPerInference = await cpuPerInference();
+    const all = cpu(c1.all - c0.all);
     const result: E2eResult = {
       seconds,
       events: latencies.length,
@@ -102,21 +146,27 @@ export async function runE2eBench(
       latencyP99Ms: pct(lat, 0.99),
       latencyMaxMs: lat.at(-1) ?? Number.NaN,
       inferenceP99Ms: pct(inf, 0.99),
-      cpuPercent: cpu(c1.all - c0.all),
+      cpuPercent: all,
       mainThreadCpuPercent: cpu(c1.main - c0.main),
       otherThreadsCpuPercent: cpu(c1.all - c0.all - (c1.main - c0.main)),
+      inferences,
+      cpuMsPerInference,
+      outsideInferenceCpuPercent: all - (100 * inferences * cpuMsPerInference) / 1000 / wall,
       rssMb,
     };
     o.log?.(
       `e2e ${seconds} s at 500 Hz: ${result.events} events; latency window → subscriber p50 ${result.latencyP50Ms} ms, ` +
         `p99 ${result.latencyP99Ms} ms, max ${result.latencyMaxMs} ms (inference p99 ${result.inferenceP99Ms.toFixed(1)} ms); ` +
         `daemon CPU ${result.cpuPercent.toFixed(1)} % of a core (event-loop thread ${result.mainThreadCpuPercent.toFixed(1)} %, ` +
-        `worker and onnxruntime threads ${result.otherThreadsCpuPercent.toFixed(1)} %); RSS ${result.rssMb.toFixed(0)} MB`,
+        `worker and onnxruntime threads ${result.otherThreadsCpuPercent.toFixed(1)} %); ${inferences} inferences at ` +
+        `${cpuMsPerInference.toFixed(1)} ms CPU each, so ${result.outsideInferenceCpuPercent.toFixed(1)} % outside inference; RSS ${result.rssMb.toFixed(0)} MB`,
     );
     return result;
   } finally {
-    daemon.kill('SIGTERM');
-    await new Promise((r) => daemon.on('exit', r));
+    if (daemon.exitCode === null && daemon.signalCode === null) {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.on('exit', r));
+    }
     await sub.endAsync();
     await pty.stop();
     await broker.stop();

@@ -38,8 +38,8 @@ export function markdownTable(r: AllResults, when = new Date()): string {
       'p99 ≤ inference p99 + 25 ms',
     ],
     [
-      'e2e daemon CPU (event-loop thread)',
-      `${f(r.e2e.cpuPercent)} % (${f(r.e2e.mainThreadCpuPercent)} %) of a core`,
+      'e2e daemon CPU: all threads / outside inference (event-loop thread)',
+      `${f(r.e2e.cpuPercent)} / ${f(r.e2e.outsideInferenceCpuPercent)} % (${f(r.e2e.mainThreadCpuPercent)} %) of a core`,
       '< 5 % outside inference',
     ],
     ['e2e daemon RSS', `${f(r.e2e.rssMb, 0)} MB`, '< 200 MB'],

@@ -1,9 +1,9 @@
-import { SerialPort } from 'serialport';
 import { bitalinoRateCommand, bitalinoStartCommand, BITALINO_STOP } from '../protocols/bitalino.js';
 import { SLCAN_CLOSE, SLCAN_OPEN_500K } from '../protocols/can.js';
 import type { SampleFrame } from '../protocols/types.js';
 import { type ByteDecoder, type DecoderOptions, decoderFor, type SerialProtocol } from './decoders.js';
 import { SequenceTracker } from './sequence.js';
+import { SerialDevice } from './serial-device.js';
 import type { EcgSource, SourceState, SourceStats } from './source.js';
 
 export interface SerialSourceOptions extends DecoderOptions {
@@ -29,7 +29,7 @@ export class SerialSource implements EcgSource {
   state: SourceState = 'disconnected';
   private readonly decoder: ByteDecoder;
   private readonly sequence = new SequenceTracker();
-  private port: SerialPort | null = null;
+  private port: SerialDevice | null = null;
   private retry: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
   private delayMs: number;
@@ -85,67 +85,72 @@ export class SerialSource implements EcgSource {
     if (this.silenceTimer) clearInterval(this.silenceTimer);
     const port = this.port;
     this.port = null;
-    if (port?.isOpen) {
+    if (port) {
       const bye =
-        this.o.protocol === 'bitalino' ? [BITALINO_STOP] : this.o.protocol === 'slcan' ? SLCAN_CLOSE : null;
-      if (bye)
-        await new Promise<void>((r) => port.write(Buffer.from(bye as never), () => port.drain(() => r())));
-      await new Promise<void>((r) => port.close(() => r()));
+        this.o.protocol === 'bitalino'
+          ? Uint8Array.of(BITALINO_STOP)
+          : this.o.protocol === 'slcan'
+            ? Buffer.from(SLCAN_CLOSE, 'latin1')
+            : null;
+      if (bye) await port.write(bye).catch(() => {});
+      await port.close();
     }
   }
 
   private open(): void {
     if (this.stopped) return;
-    const port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate, autoOpen: false });
-    port.open((err) => {
-      if (err) {
+    SerialDevice.open(this.o.path, this.o.baudRate).then(
+      (port) => {
+        if (this.stopped) {
+          void port.close();
+          return;
+        }
+        this.port = port;
+        this.delayMs = this.o.retryMs ?? 100;
+        if (this.everConnected) {
+          this.reconnects++;
+          this.reopened = true;
+        }
+        this.everConnected = true;
+        // Sequence tracking carries on across the reconnect: frames the sensor sent meanwhile are a gap.
+        this.lastByteNs = process.hrtime.bigint();
+        port.onData = (chunk) => {
+          this.arrivalNs = process.hrtime.bigint();
+          this.lastByteNs = this.arrivalNs;
+          this.bytes += chunk.length;
+          if (this.state === 'silent') this.setState('connected', 'data again');
+          this.decoder.push(chunk);
+        };
+        port.onLost = (reason) => {
+          if (this.port !== port) return;
+          this.port = null;
+          if (this.stopped) return;
+          this.setState('disconnected', `${this.o.path} closed (${reason}; unplugged?)`);
+          this.scheduleReopen();
+        };
+        this.setState('connected', `${this.o.path} open at ${this.o.baudRate} baud`);
+        this.greet(port);
+      },
+      (err: Error) => {
         this.setState('disconnected', err.message);
         this.scheduleReopen();
-        return;
-      }
-      if (this.stopped) {
-        port.close();
-        return;
-      }
-      this.port = port;
-      this.delayMs = this.o.retryMs ?? 100;
-      if (this.everConnected) {
-        this.reconnects++;
-        this.reopened = true;
-      }
-      this.everConnected = true;
-      // Sequence tracking carries on across the reconnect: frames the sensor sent meanwhile are a gap.
-      this.lastByteNs = process.hrtime.bigint();
-      this.setState('connected', `${this.o.path} open at ${this.o.baudRate} baud`);
-      this.greet(port);
-    });
-    port.on('data', (chunk: Buffer) => {
-      this.arrivalNs = process.hrtime.bigint();
-      this.lastByteNs = this.arrivalNs;
-      this.bytes += chunk.length;
-      if (this.state === 'silent') this.setState('connected', 'data again');
-      this.decoder.push(chunk);
-    });
-    port.on('error', () => {}); // reported through 'close' or the open callback
-    port.on('close', () => {
-      if (this.port !== port) return;
-      this.port = null;
-      if (this.stopped) return;
-      this.setState('disconnected', `${this.o.path} closed (unplugged?)`);
-      this.scheduleReopen();
-    });
+      },
+    );
   }
 
   /** Devices that stream only when asked. */
-  private greet(port: SerialPort): void {
-    if (this.o.protocol === 'bitalino') {
-      const channels = this.o.bitalinoChannels ?? [1];
-      port.write(
-        Buffer.of(bitalinoRateCommand(this.o.bitalinoRateHz ?? 1000), bitalinoStartCommand(channels)),
-      );
-    } else if (this.o.protocol === 'slcan') {
-      port.write(SLCAN_OPEN_500K);
-    }
+  private greet(port: SerialDevice): void {
+    const hello =
+      this.o.protocol === 'bitalino'
+        ? Uint8Array.of(
+            bitalinoRateCommand(this.o.bitalinoRateHz ?? 1000),
+            bitalinoStartCommand(this.o.bitalinoChannels ?? [1]),
+          )
+        : this.o.protocol === 'slcan'
+          ? Buffer.from(SLCAN_OPEN_500K, 'latin1')
+          : null;
+    // A failed write means the device is going away: its read side reports that.
+    if (hello) port.write(hello).catch(() => {});
   }
 
   private scheduleReopen(): void {
