@@ -1,10 +1,9 @@
-import { writeSync } from 'node:fs';
-import { SerialPort } from 'serialport';
 import { Resampler } from '../dsp/resampler.js';
 import { encodeAscii } from '../protocols/ascii.js';
 import { encodeBitalino, parseBitalinoCommand } from '../protocols/bitalino.js';
 import { encodeCanSamples, encodeCanStatus, encodeSlcan, parseSlcan } from '../protocols/can.js';
 import { loadSocketCan, type SocketCanModule } from '../sources/socketcan-source.js';
+import { SerialDevice } from '../sources/serial-device.js';
 import { encodeEcgSerial } from '../protocols/ecg-serial.js';
 import { FrameFlag } from '../protocols/types.js';
 import { openChannel } from '../records/open.js';
@@ -314,23 +313,20 @@ export async function openReplayPort(target: ReplayTarget): Promise<{
   incoming: AsyncIterable<Uint8Array>;
   close: () => Promise<void>;
 }> {
-  const port = new SerialPort({ path: target.path, baudRate: target.baudRate, autoOpen: false });
-  await new Promise<void>((resolve, reject) =>
-    port.open((err) =>
-      err ? reject(new RecordError(target.path, `cannot open: ${err.message}`)) : resolve(),
-    ),
-  );
+  const port = await SerialDevice.open(target.path, target.baudRate).catch((err: Error) => {
+    throw new RecordError(target.path, `cannot open: ${err.message}`);
+  });
   const queue: Uint8Array[] = [];
   let notify: (() => void) | null = null;
   let closed = false;
-  port.on('data', (b: Buffer) => {
-    queue.push(b);
+  port.onData = (b) => {
+    queue.push(Uint8Array.from(b)); // the device reuses its read buffer
     notify?.();
-  });
-  port.on('close', () => {
+  };
+  port.onLost = () => {
     closed = true;
     notify?.();
-  });
+  };
   const incoming: AsyncIterable<Uint8Array> = {
     async *[Symbol.asyncIterator]() {
       while (!closed || queue.length) {
@@ -340,13 +336,12 @@ export async function openReplayPort(target: ReplayTarget): Promise<{
     },
   };
   return {
-    write: (b) =>
-      new Promise<void>((resolve, reject) => {
-        port.write(Buffer.from(b.buffer, b.byteOffset, b.byteLength), (err) =>
-          err ? reject(err) : resolve(),
-        );
-      }),
+    write: (b) => port.write(b),
     incoming,
-    close: () => new Promise<void>((r) => (port.isOpen ? port.drain(() => port.close(() => r())) : r())),
+    close: async () => {
+      await port.close();
+      closed = true;
+      notify?.();
+    },
   };
 }

@@ -1,4 +1,4 @@
-import { readSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { autoDetect } from '@serialport/bindings-cpp';
 
 /** The parts of serialport's Linux port binding used here, including its fd and epoll poller. */
@@ -23,6 +23,8 @@ export class SerialDevice {
   /** The device went away (unplug, hang-up) or failed; not called after close(). */
   onLost: (reason: string) => void = () => {};
   private closing = false;
+  /** An asynchronous write still under way: later bytes queue behind it to keep their order. */
+  private writing: Promise<void> | null = null;
   private readonly buf = Buffer.allocUnsafe(65536);
 
   private constructor(
@@ -37,8 +39,30 @@ export class SerialDevice {
     return d;
   }
 
+  /**
+   * Writes now with write(2) on the non-blocking fd, so a replayer's frame leaves at its deadline
+   * rather than after a thread-pool hop; what the kernel cannot take yet is written asynchronously.
+   */
   write(b: Uint8Array): Promise<void> {
-    return this.port.write(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    let off = 0;
+    const fd = this.port.fd;
+    if (!this.writing && fd !== null) {
+      try {
+        while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+        return Promise.resolve();
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') return Promise.reject(e as Error);
+      }
+    }
+    const rest = Buffer.from(b.buffer, b.byteOffset + off, b.byteLength - off);
+    const w: Promise<void> = (this.writing ?? Promise.resolve())
+      .then(() => this.port.write(rest))
+      .finally(() => {
+        if (this.writing === w) this.writing = null;
+      });
+    this.writing = w;
+    return w;
   }
 
   async close(): Promise<void> {
