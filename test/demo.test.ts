@@ -36,7 +36,10 @@ t.test(
     t.equal(Number(mq?.[2]), 0, 'every published payload validates against its topic schema');
     const w = /windows {4}good (\d+), acceptable (\d+), unusable (\d+)/.exec(out)!.slice(1).map(Number);
     t.equal(w[0] + w[1] + w[2], 477, '10 minutes of ECG at a 1.25 s hop');
-    t.match(out, new RegExp(`report {5}${join(dir, 'report.html')} \\(event log ${join(dir, 'events.jsonl')}\\)`));
+    t.match(
+      out,
+      new RegExp(`report {5}${join(dir, 'report.html')} \\(event log ${join(dir, 'events.jsonl')}\\)`),
+    );
     t.ok(existsSync(join(dir, 'report.html')), 'the HTML report is written');
   },
 );
