@@ -1,10 +1,8 @@
 import { bitalinoRateCommand, bitalinoStartCommand, BITALINO_STOP } from '../protocols/bitalino.js';
 import { SLCAN_CLOSE, SLCAN_OPEN_500K } from '../protocols/can.js';
-import type { SampleFrame } from '../protocols/types.js';
 import { type ByteDecoder, type DecoderOptions, decoderFor, type SerialProtocol } from './decoders.js';
-import { SequenceTracker } from './sequence.js';
 import { SerialDevice } from './serial-device.js';
-import type { EcgSource, SourceState, SourceStats } from './source.js';
+import { type EcgSource, SourceBase, type SourceStats } from './source.js';
 
 export interface SerialSourceOptions extends DecoderOptions {
   path: string;
@@ -22,13 +20,8 @@ export interface SerialSourceOptions extends DecoderOptions {
  * path and reopens it after an unplug with capped backoff, never giving up and never throwing to
  * the caller. The path is opened directly: SerialPort.list() is never called (it spawns udevadm).
  */
-export class SerialSource implements EcgSource {
-  onFrame: (f: SampleFrame, arrivalNs: bigint) => void = () => {};
-  onGap: (lostSamples: number | null) => void = () => {};
-  onState: (state: SourceState, detail: string) => void = () => {};
-  state: SourceState = 'disconnected';
+export class SerialSource extends SourceBase implements EcgSource {
   private readonly decoder: ByteDecoder;
-  private readonly sequence = new SequenceTracker();
   private port: SerialDevice | null = null;
   private retry: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
@@ -37,12 +30,11 @@ export class SerialSource implements EcgSource {
   private arrivalNs = 0n;
   private stopped = false;
   private bytes = 0;
-  private reconnects = 0;
   private everConnected = false;
   private reopened = false;
-  private detail = '';
 
   constructor(private readonly o: SerialSourceOptions) {
+    super();
     this.delayMs = o.retryMs ?? 100;
     this.decoder = decoderFor(o.protocol, o);
     this.decoder.onFrame = (f) => {
@@ -55,13 +47,7 @@ export class SerialSource implements EcgSource {
   }
 
   get stats(): SourceStats {
-    return {
-      ...this.decoder.stats,
-      gaps: this.sequence.gaps,
-      lostSamples: this.sequence.lostSamples,
-      reconnects: this.reconnects,
-      bytes: this.bytes,
-    };
+    return this.statsWith(this.decoder.stats, this.bytes);
   }
 
   start(): void {
@@ -160,13 +146,5 @@ export class SerialSource implements EcgSource {
       this.open();
     }, this.delayMs);
     this.delayMs = Math.min(this.delayMs * 2, this.o.maxRetryMs ?? 1000);
-  }
-
-  /** Reports changes, and a new reason for being disconnected (the first failed open too). */
-  private setState(state: SourceState, detail: string): void {
-    if (state === this.state && (state !== 'disconnected' || detail === this.detail)) return;
-    this.state = state;
-    this.detail = detail;
-    this.onState(state, detail);
   }
 }

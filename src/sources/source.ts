@@ -1,4 +1,5 @@
 import type { DecoderStats, SampleFrame } from '../protocols/types.js';
+import { SequenceTracker } from './sequence.js';
 
 /** connected: bytes arriving; silent: connected but nothing for a while; disconnected: no device. */
 export type SourceState = 'connected' | 'silent' | 'disconnected';
@@ -26,4 +27,35 @@ export interface EcgSource extends SourceEvents {
   readonly stats: SourceStats;
   start(): void;
   stop(): Promise<void>;
+}
+
+/**
+ * What every source shares, whatever brings the bytes: the callbacks, sequence-gap tracking, and
+ * the state rule (report each change, and each new reason for being disconnected).
+ */
+export abstract class SourceBase implements SourceEvents {
+  onFrame: (f: SampleFrame, arrivalNs: bigint) => void = () => {};
+  onGap: (lostSamples: number | null) => void = () => {};
+  onState: (state: SourceState, detail: string) => void = () => {};
+  state: SourceState = 'disconnected';
+  reconnects = 0;
+  protected readonly sequence = new SequenceTracker();
+  private detail = '';
+
+  setState(state: SourceState, detail: string): void {
+    if (state === this.state && (state !== 'disconnected' || detail === this.detail)) return;
+    this.state = state;
+    this.detail = detail;
+    this.onState(state, detail);
+  }
+
+  protected statsWith(decoder: DecoderStats, bytes: number): SourceStats {
+    return {
+      ...decoder,
+      gaps: this.sequence.gaps,
+      lostSamples: this.sequence.lostSamples,
+      reconnects: this.reconnects,
+      bytes,
+    };
+  }
 }
