@@ -85,6 +85,7 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
   const flags = new Uint8Array(frame);
   let count = 0;
   for await (const chunk of reader.chunks({ fromSample, toSample })) {
+    if (chunk.gapBeforeS) chain.markGap(); // EDF+D: no window may bridge it
     const phys = chunk.physical;
     const dig = chunk.digital;
     for (let i = 0; i < phys.length; i += frame) {

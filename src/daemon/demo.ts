@@ -166,6 +166,7 @@ export async function runDemo(
           flags[i] = SampleFlag.Saturated;
       }
     }
+    if (chunk.gapBeforeS) pipeline.gap(Math.round(chunk.gapBeforeS * info.sampleRateHz));
     pipeline.push(chunk.physical, flags);
     recordS = (chunk.startSample + chunk.physical.length) / info.sampleRateHz;
     // Real-time pacing scaled by `speed`, from absolute deadlines.

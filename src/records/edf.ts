@@ -169,6 +169,7 @@ function edfChannelReader(
   const unitScale = mv ?? 1;
   const slope = ((sig.physicalMax - sig.physicalMin) / (sig.digitalMax - sig.digitalMin)) * unitScale;
   const offsetInRecord = header.signals.slice(0, index).reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
+  const onsetOf = discontinuousOnsets(path, header);
   const total = header.dataRecords * spr;
   const info: ChannelInfo = {
     record: path,
@@ -193,12 +194,30 @@ function edfChannelReader(
       try {
         let rec = Math.floor(from / spr);
         const endRec = Math.ceil(to / spr);
+        let expectedOnset = Number.NaN;
         while (rec < endRec) {
-          const n = Math.min(recordsPerChunk, endRec - rec);
-          const buf = Buffer.allocUnsafe(n * recordBytes);
+          let n = Math.min(recordsPerChunk, endRec - rec);
+          let buf = Buffer.allocUnsafe(n * recordBytes);
           const pos = header.headerBytes + rec * recordBytes;
           const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
           if (bytesRead < buf.length) throw new RecordError(path, 'truncated data record', pos + bytesRead);
+          // EDF+D: a chunk ends before a data record that does not follow on in time.
+          let gapBeforeS: number | undefined;
+          if (onsetOf) {
+            for (let r = 0; r < n; r++) {
+              const onset = onsetOf(buf, r, pos + r * recordBytes);
+              const missing = onset - expectedOnset;
+              const gap = missing > 0.5 / (spr / header.recordDurationS);
+              if (gap && r > 0) {
+                // Stop before it: the next chunk starts at this record and finds the gap again.
+                n = r;
+                buf = buf.subarray(0, r * recordBytes);
+                break;
+              }
+              if (gap) gapBeforeS = missing;
+              expectedOnset = onset + header.recordDurationS;
+            }
+          }
           const first = rec * spr;
           const lo = Math.max(from, first);
           const hi = Math.min(to, first + n * spr);
@@ -211,12 +230,38 @@ function edfChannelReader(
             digital[s - lo] = d;
             physical[s - lo] = (d - sig.digitalMin) * slope + sig.physicalMin * unitScale;
           }
-          yield { startSample: lo, digital, physical };
+          yield gapBeforeS
+            ? { startSample: lo, digital, physical, gapBeforeS }
+            : { startSample: lo, digital, physical };
           rec += n;
         }
       } finally {
         await fh.close();
       }
     },
+  };
+}
+
+/**
+ * For an EDF+D file, reads the onset (seconds from the file's start) of a data record from the
+ * time-keeping TAL that opens its first annotation signal; null for a continuous file.
+ */
+function discontinuousOnsets(
+  path: string,
+  header: EdfHeader,
+): ((buf: Buffer, record: number, pos: number) => number) | null {
+  const ann = header.signals.findIndex((s) => s.label === ANNOTATION_LABEL);
+  if (!header.reserved.startsWith('EDF+D') || ann < 0) return null;
+  const recordBytes = header.signals.reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
+  const offset = header.signals.slice(0, ann).reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
+  const length = 2 * header.signals[ann].samplesPerRecord;
+  return (buf, record, pos) => {
+    const at = record * recordBytes + offset;
+    const tal = buf.subarray(at, at + length);
+    const end = tal.indexOf(0x14);
+    const onset = end > 0 ? Number(tal.toString('latin1', 0, end)) : Number.NaN;
+    if (!Number.isFinite(onset))
+      throw new RecordError(path, 'EDF+D data record without a time-keeping annotation', pos + offset);
+    return onset;
   };
 }

@@ -26,6 +26,8 @@ export interface Chunk {
   physical: Float64Array;
   /** Raw digital values (ADC counts) when the format has them. */
   digital: Int32Array | null;
+  /** Seconds of recording missing before this chunk's first sample (an EDF+D discontinuity). */
+  gapBeforeS?: number;
 }
 
 export interface ReadRange {
