@@ -334,3 +334,8 @@ export function ecgSamples(r: EcgRecord): Float32Array {
   for (let i = 0; i < out.length; i++) out[i] = b.readInt16LE(2 * i) / 1000;
   return out;
 }
+
+/** The span an `ecg` record covers, without decoding it. */
+export function ecgSeconds(r: EcgRecord): number {
+  return (Buffer.byteLength(r.uv, 'base64') >> 1) / r.rateHz;
+}

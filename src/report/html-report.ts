@@ -1,6 +1,6 @@
 import { VERSION } from '../version.js';
 import type { Segment } from '../model/train/labelled-windows.js';
-import { ecgSamples, type EventLog, type WindowRecord } from './event-log.js';
+import { ecgSamples, ecgSeconds, type EventLog, type WindowRecord } from './event-log.js';
 import { clock, esc, linePath, px, scale, ticks, timeAxis, valueAxis } from './svg.js';
 
 export interface ReportOptions {
@@ -48,10 +48,9 @@ const PW = W - L - R;
  */
 export function htmlReport(log: EventLog, o: ReportOptions = {}): string {
   const s = log.start;
-  const tEnd = Math.max(
-    log.windows.at(-1)?.t1 ?? 0,
-    ...log.ecg.map((e) => e.t0 + (Buffer.byteLength(e.uv, 'base64') >> 1) / e.rateHz),
-    1,
+  const tEnd = log.ecg.reduce(
+    (a, e) => Math.max(a, e.t0 + ecgSeconds(e)),
+    Math.max(1, log.windows.at(-1)?.t1 ?? 0),
   );
   const x = scale(0, tEnd, L, L + PW);
   const sections = [
@@ -105,7 +104,7 @@ function summary(log: EventLog, tEnd: number, o: ReportOptions): string {
     [
       'heart rate',
       hr.length
-        ? `${beats ? `${beats} beats, ` : ''}window mean ${Math.min(...hr).toFixed(0)}–${Math.max(...hr).toFixed(0)} bpm`
+        ? `${beats ? `${beats} beats, ` : ''}window mean ${hr.reduce((a, v) => Math.min(a, v)).toFixed(0)}–${hr.reduce((a, v) => Math.max(a, v)).toFixed(0)} bpm`
         : 'no usable window',
     ],
     [
@@ -134,8 +133,8 @@ function ecgStrip(log: EventLog, o: ReportOptions): string {
   const vs: number[] = [];
   const beats: number[] = [];
   for (const e of log.ecg) {
+    if (e.t0 > to || e.t0 + ecgSeconds(e) < from) continue; // decode only what the strip shows
     const v = ecgSamples(e);
-    if (e.t0 > to || e.t0 + v.length / e.rateHz < from) continue;
     for (let i = 0; i < v.length; i++) {
       const t = e.t0 + i / e.rateHz;
       if (t >= from && t < to) {

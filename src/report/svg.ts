@@ -78,9 +78,21 @@ export function clock(s: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
 }
 
+/** Clock-friendly steps for time axes: seconds, minutes, hours. */
+const TIME_STEPS = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+];
+
+function timeTicks(t0: number, t1: number, count: number): number[] {
+  const step = TIME_STEPS.find((s) => (t1 - t0) / s <= count) ?? 86400;
+  const out: number[] = [];
+  for (let t = Math.ceil(t0 / step) * step; t <= t1 + 1e-9; t += step) out.push(t);
+  return out;
+}
+
 /** A time axis along the bottom of a plot area. */
 export function timeAxis(x: (s: number) => number, t0: number, t1: number, y: number): string {
-  return ticks(t0, t1, 8)
+  return timeTicks(t0, t1, 8)
     .map(
       (t) =>
         `<line x1="${f1(x(t))}" y1="${y}" x2="${f1(x(t))}" y2="${y + 4}" class="axis"/>` +
