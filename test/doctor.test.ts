@@ -40,13 +40,16 @@ t.test(
     const cfg = join(dir, 'bad.yaml');
     await writeFile(
       cfg,
-      `source:\n  path: /dev/no-such-sensor\nmqtt:\n  url: mqtt://127.0.0.1:1\noutbox:\n  dir: ${dir}/outbox\n`,
+      `source:\n  path: /dev/no-such-sensor\nmqtt:\n  url: mqtt://127.0.0.1:1\noutbox:\n  dir: ${dir}/outbox\n` +
+        `eventLog:\n  path: ${dir}/file/events.jsonl\n`,
     );
+    await writeFile(join(dir, 'file'), ''); // the log's directory is a file: nothing can be written there
     const r = doctor(cfg);
     t.equal(r.status, 1);
     t.match(r.stdout, /^FAIL device +\/dev\/no-such-sensor does not exist/m);
     t.match(r.stdout, /^FAIL broker +mqtt:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/m);
     t.match(r.stdout, /^ok {3}model /m, 'the other checks still run');
+    t.match(r.stdout, /^FAIL event log disk +\S+\/file is not a directory \(\S+\/file cannot be made\)$/m);
     await writeFile(cfg, 'source:\n  baudRate: fast\n');
     const bad = doctor(cfg);
     t.equal(bad.status, 1);

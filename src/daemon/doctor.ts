@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
+import { constants, existsSync, statSync } from 'node:fs';
 import { access, readFile, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import mqtt from 'mqtt';
@@ -107,6 +107,8 @@ async function model(c: Config['model']): Promise<Check> {
 async function disk(name: string, path: string, needBytes: number): Promise<Check> {
   const dir = existingDir(path);
   try {
+    if (!statSync(dir).isDirectory())
+      return { verdict: 'FAIL', name, detail: `${dir} is not a directory (${path} cannot be made)` };
     const s = await statfs(dir);
     const free = s.bavail * s.bsize;
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -155,6 +157,10 @@ export async function doctor(configFile: string | undefined): Promise<Check[]> {
   checks.push(await broker(config));
   checks.push(await model(config.model));
   checks.push(await disk('outbox disk', config.outbox.dir, config.outbox.maxBytes));
+  if (config.eventLog.path) {
+    // The log and its one rotated predecessor.
+    checks.push(await disk('event log disk', dirname(config.eventLog.path), 2 * config.eventLog.maxBytes));
+  }
   if (config.model.providers.includes('tensorrt') && config.model.tensorrt.engineCacheDir) {
     checks.push(await disk('engine cache disk', config.model.tensorrt.engineCacheDir, 512 * 2 ** 20));
   }
