@@ -221,3 +221,40 @@ t.test('a torn outbox tail: the publisher starts, reports what it cut, and deliv
     'the 39 intact events, in order',
   );
 });
+
+t.test(
+  'an outbox that fails to write: the event is refused, counted and logged once; nothing throws',
+  async (t) => {
+    const dir = await tmp();
+    const lines: string[] = [];
+    const log = createLogger(
+      'info',
+      new Writable({
+        write(c, _e, done) {
+          lines.push(String(c));
+          done();
+        },
+      }),
+    );
+    const outbox = await Outbox.open(join(dir, 'outbox'));
+    const pub = new MqttPublisher({
+      url: 'mqtt://127.0.0.1:1', // nobody there: the outbox is the whole story
+      clientId: 'refused',
+      baseTopic: BASE,
+      outbox,
+      info: () => ({}),
+      log,
+    });
+    t.type(await pub.publish('emotion', { seq: 1 }), 'bigint', 'accepted while the outbox works');
+    await outbox.close(); // its file handle is gone: every write now fails (EBADF)
+    t.equal(await pub.publish('emotion', { seq: 2 }), null);
+    t.equal(await pub.publish('emotion', { seq: 3 }), null);
+    t.equal(pub.refused, 2);
+    const errors = lines.filter((l) => l.includes('outbox write failed'));
+    t.equal(errors.length, 1, 'one line for a failing minute');
+    t.match(
+      JSON.parse(errors[0]).msg,
+      /^outbox write failed \(\w+\): event not accepted; 1 events refused so far$/,
+    );
+  },
+);

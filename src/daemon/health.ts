@@ -18,6 +18,8 @@ export interface HealthSnapshot {
   events: { new: number; update: number; end: number };
   outboxDepth: number;
   outboxDropped: number;
+  /** Events the outbox could not store. */
+  outboxRefused: number;
   mqttConnected: boolean;
   mqttConnects: number;
   inference: LatencyStats | null;
@@ -77,6 +79,12 @@ export function metricsText(s: HealthSnapshot): string {
     ...m('ecg_emotiond_outbox_dropped_total', 'counter', 'Oldest events dropped at the outbox size bound', [
       ['', s.outboxDropped],
     ]),
+    ...m(
+      'ecg_emotiond_outbox_refused_total',
+      'counter',
+      'Events the outbox could not store (disk full, I/O error)',
+      [['', s.outboxRefused]],
+    ),
     ...m('ecg_emotiond_mqtt_connected', 'gauge', 'Connected to the broker', [['', s.mqttConnected ? 1 : 0]]),
     ...m('ecg_emotiond_mqtt_reconnects_total', 'counter', 'Broker connections after the first', [
       ['', Math.max(0, s.mqttConnects - 1)],

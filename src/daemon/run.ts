@@ -186,6 +186,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
         events: p?.stats.events ?? { new: 0, update: 0, end: 0 },
         outboxDepth: outbox.depth,
         outboxDropped: outbox.report.droppedOldest,
+        outboxRefused: publisher.refused,
         mqttConnected: publisher.connected,
         mqttConnects: publisher.connects,
         inference: p?.stats.inference ?? null,

@@ -37,6 +37,9 @@ export class MqttPublisher {
   private delayMs: number;
   private draining = false;
   connects = 0;
+  /** Events the outbox could not store (disk full, I/O error): not accepted, so never sent. */
+  refused = 0;
+  private lastStoreLogMs = 0;
   /** The last connection problem, one line (for logs, health and doctor). */
   lastError: string | null = null;
 
@@ -109,10 +112,20 @@ export class MqttPublisher {
     });
   }
 
-  /** Stores the event durably, then sends it if the broker is there. */
-  async publish(subtopic: string, payload: unknown): Promise<bigint> {
+  /**
+   * Stores the event durably, then sends it if the broker is there. Resolves to its outbox id, or
+   * null when the outbox could not store it (counted and logged; the daemon carries on).
+   */
+  async publish(subtopic: string, payload: unknown): Promise<bigint | null> {
     const dropped = this.o.outbox.report.droppedOldest;
-    const id = await this.o.outbox.append(`${this.o.baseTopic}/${subtopic}`, JSON.stringify(payload));
+    let id: bigint;
+    try {
+      id = await this.o.outbox.append(`${this.o.baseTopic}/${subtopic}`, JSON.stringify(payload));
+    } catch (err) {
+      this.refused++;
+      this.storeFailed('event not accepted', err as Error);
+      return null;
+    }
     const now = this.o.outbox.report.droppedOldest;
     if (now > dropped) {
       this.o.log.warn(
@@ -153,13 +166,28 @@ export class MqttPublisher {
           (err) => {
             // Still "in flight" until the ack is on disk, so a drain meanwhile does not resend it.
             if (err) this.inflight.delete(e.id);
-            else void this.o.outbox.ack(e.id).finally(() => this.inflight.delete(e.id));
+            else
+              void this.o.outbox
+                .ack(e.id)
+                .catch((ackErr: Error) => this.storeFailed('acknowledgement not recorded', ackErr))
+                .finally(() => this.inflight.delete(e.id));
           },
         );
       }
     } finally {
       this.draining = false;
     }
+  }
+
+  /** One log line per failing minute, not one per event. */
+  private storeFailed(what: string, err: Error): void {
+    const now = Date.now();
+    if (now - this.lastStoreLogMs < 60_000) return;
+    this.lastStoreLogMs = now;
+    this.o.log.error(
+      { err: err.message, refused: this.refused },
+      `outbox write failed (${(err as NodeJS.ErrnoException).code ?? err.message}): ${what}; ${this.refused} events refused so far`,
+    );
   }
 
   /** Publishes `offline` (retained) and disconnects; pending events stay in the outbox. */
