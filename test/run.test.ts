@@ -127,7 +127,12 @@ t.test(
     const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
     t.match(metrics, /^ecg_emotiond_samples_total (\d+)$/m);
     t.match(metrics, /^ecg_emotiond_windows_total\{quality="good"\} \d+$/m);
-    t.match(metrics, /^ecg_emotiond_inference_seconds_count [1-9]\d*$/m, 'inference latency histogram');
+    for (const stage of ['dsp', 'inference', 'publish'])
+      t.match(
+        metrics,
+        new RegExp(`^ecg_emotiond_${stage}_seconds_count [1-9]\\d*$`, 'm'),
+        `${stage} latency histogram`,
+      );
     t.match(metrics, /^ecg_emotiond_window_latency_seconds_bucket\{le="\+Inf"\} [1-9]/m);
     t.match(metrics, /^ecg_emotiond_outbox_depth \d+$/m);
     t.match(metrics, /^ecg_emotiond_resident_memory_bytes [1-9]\d*$/m);

@@ -22,7 +22,9 @@ export interface HealthSnapshot {
   outboxRefused: number;
   mqttConnected: boolean;
   mqttConnects: number;
+  dsp: LatencyStats | null;
   inference: LatencyStats | null;
+  publish: LatencyStats | null;
   total: LatencyStats | null;
   eventLoopDelayP99Ms: number;
   rssBytes: number;
@@ -106,7 +108,17 @@ export function metricsText(s: HealthSnapshot): string {
       ['', s.source.lostSamples],
     ]),
     ...m('ecg_emotiond_source_reconnects_total', 'counter', 'Source reconnects', [['', s.source.reconnects]]),
+    ...histogram(
+      'ecg_emotiond_dsp_seconds',
+      'From the ingress of the completing frame to the window rated (resample, clean, R-peaks, quality)',
+      s.dsp,
+    ),
     ...histogram('ecg_emotiond_inference_seconds', 'session.run time of a window', s.inference),
+    ...histogram(
+      'ecg_emotiond_publish_seconds',
+      'From a decision to its event stored in the outbox',
+      s.publish,
+    ),
     ...histogram(
       'ecg_emotiond_window_latency_seconds',
       'From the ingress of the completing frame to the published decision',

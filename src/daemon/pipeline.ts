@@ -26,8 +26,12 @@ export interface PipelineStats {
   /** Usable windows skipped because the model was still busy with the previous one. */
   droppedBusy: number;
   events: { new: number; update: number; end: number };
+  /** From the ingress of the frame that completed a window to the window rated (resample, clean, R-peaks, quality). */
+  dsp: LatencyStats;
   /** session.run time in the worker. */
   inference: LatencyStats;
+  /** From a decision to its event stored in the outbox (as the fsync policy says). */
+  publish: LatencyStats;
   /** From the ingress of the frame that completed a window to its decision being published. */
   total: LatencyStats;
 }
@@ -45,7 +49,9 @@ export class Pipeline {
     windows: { good: 0, acceptable: 0, unusable: 0 },
     droppedBusy: 0,
     events: { new: 0, update: 0, end: 0 },
+    dsp: new LatencyStats(),
     inference: new LatencyStats(),
+    publish: new LatencyStats(),
     total: new LatencyStats(),
   };
   private inflight: Promise<void> = Promise.resolve();
@@ -114,6 +120,7 @@ export class Pipeline {
 
   private onWindow(w: EcgWindow): void {
     this.stats.windows[w.quality]++;
+    if (w.ingressNs) this.stats.dsp.record(Number(process.hrtime.bigint() - w.ingressNs) / 1e6);
     const endMs = (this.o.clock ?? Date.now)();
     const bounds = { startMs: endMs - (1000 * (w.endIndex - w.startIndex)) / w.sampleRateHz, endMs };
     const pub = this.o.publisher;
@@ -191,17 +198,22 @@ export class Pipeline {
         episodeId: d.episodeId,
         ...(d.reason ? { reason: d.reason } : {}),
       });
-      void this.o.publisher.publish(
-        'emotion',
-        emotionPayload(d, {
-          heartRateBpm: finite(w.heartRate.meanBpm),
-          signalQuality: w.quality,
-          model: modelRef(m),
-          provider: this.o.engine.provider,
-          inferenceMs,
-          totalMs,
-        }),
-      );
+      const decidedNs = process.hrtime.bigint();
+      void this.o.publisher
+        .publish(
+          'emotion',
+          emotionPayload(d, {
+            heartRateBpm: finite(w.heartRate.meanBpm),
+            signalQuality: w.quality,
+            model: modelRef(m),
+            provider: this.o.engine.provider,
+            inferenceMs,
+            totalMs,
+          }),
+        )
+        .then((id) => {
+          if (id !== null) this.stats.publish.record(Number(process.hrtime.bigint() - decidedNs) / 1e6);
+        });
     }
     if (decisions.length) {
       const s = this.decider.state;
