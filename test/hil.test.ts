@@ -9,7 +9,7 @@ import { encodeEcgSerial } from '../src/protocols/ecg-serial.js';
 import { openChannel } from '../src/records/open.js';
 import { WfdbWriter } from '../src/records/wfdb-writer.js';
 import { SerialSource } from '../src/sources/serial-source.js';
-import { rec } from './fixtures/helpers.js';
+import { rec, writeEdfD } from './fixtures/helpers.js';
 import { ptyPair } from '../src/hil/pty-pair.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
@@ -269,3 +269,40 @@ t.test(
     t.match(rec1.err, /source disconnected: .*no-such-tty/);
   },
 );
+
+t.test('an EDF+D record replays with its gap: the sensor falls silent and the sequence jumps', async (t) => {
+  const dir = await tmp();
+  const record = join(dir, 'gap.edf');
+  // 8 s, then 4 s missing, then 8 s more.
+  await writeEdfD(record, [
+    ...Array.from({ length: 8 }, (_, i) => i),
+    ...Array.from({ length: 8 }, (_, i) => 12 + i),
+  ]);
+  const expected = Array.from((await wireSamples({ record, protocol: 'ecg-serial' })).values);
+  const pty = await ptyPair(dir);
+  t.teardown(() => pty.stop());
+  const port = await openReplayPort({ kind: 'serial', path: pty.a, baudRate: 115200 });
+  const source = new SerialSource({ path: pty.b, baudRate: 115200, protocol: 'ecg-serial' });
+  const got: number[] = [];
+  const arrivals: number[] = [];
+  const gaps: [number, number | null][] = [];
+  source.onFrame = (f, at) => {
+    got.push(...f.samples);
+    arrivals.push(Number(at) / 1e6);
+  };
+  source.onGap = (lost) => gaps.push([got.length, lost]);
+  source.start();
+  t.teardown(() => source.stop());
+  await new Promise((res) => setTimeout(res, 300));
+  const r = await replayRecord({ record, protocol: 'ecg-serial', speed: 4, write: port.write });
+  await new Promise((res) => setTimeout(res, 300));
+  await port.close();
+  t.equal(r.samples, 8000, 'the samples the record holds');
+  t.same(got, expected, 'bit-exact');
+  t.same(gaps, [[4000, 2000]], 'one gap of 4 s at 500 Hz, reported before the first sample after it');
+  const pause = arrivals[400] - arrivals[399]; // 10-sample frames: frame 400 is the first after the gap
+  t.ok(
+    Math.abs(pause - (4000 + 20) / 4) < 100,
+    `the wire fell silent for ${pause.toFixed(0)} ms (1005 ms at 4x)`,
+  );
+});

@@ -8,7 +8,7 @@ import { RecordError } from '../src/records/errors.js';
 import { openWfdb, verifyChecksums } from '../src/records/wfdb.js';
 import { isBeat, parseAnnotations, readAnnotations } from '../src/records/wfdb-annotations.js';
 import { analyzeRecord } from '../src/analysis/analyze-record.js';
-import { rec } from './fixtures/helpers.js';
+import { rec, writeEdfD } from './fixtures/helpers.js';
 
 const WFDB_RECORDS = [
   'mitdb/100',
@@ -194,35 +194,6 @@ t.test('CSV and one-value-per-line text records', async (t) => {
   );
   await t.rejects(openCsv(join(dir, 'b.txt'), { sampleRateHz: 0 }), /needs a sample rate/);
 });
-
-/** An EDF+D file: real ECG (EEGMAT's, 500 Hz) in 1 s data records with the given onsets. */
-async function writeEdfD(file: string, onsets: number[]): Promise<void> {
-  const ecg = (await openEdf(rec('eegmat', 'Subject00_1.edf'))).channel('ECG ECG');
-  const src = ecg.info;
-  const digital: number[] = [];
-  for await (const c of ecg.chunks({ toSample: 500 * onsets.length })) digital.push(...c.digital!);
-  const pad = (v: string | number, n: number) => String(v).padEnd(n).slice(0, n);
-  const slope = 1 / src.gain!;
-  const physMin = (-32768 - src.baseline!) * slope;
-  const physMax = (32767 - src.baseline!) * slope;
-  const signals = [
-    ['ECG', 'AgAgCl', 'mV', physMin.toFixed(3), physMax.toFixed(3), -32768, 32767, '', 500],
-    ['EDF Annotations', '', '', -1, 1, -32768, 32767, '', 30],
-  ];
-  const widths = [16, 80, 8, 8, 8, 8, 8, 80, 8];
-  let head =
-    pad('0', 8) + pad('X X X X', 80) + pad('Startdate X X X X', 80) + pad('01.01.01', 8) + pad('00.00.00', 8);
-  head += pad(256 * 3, 8) + pad('EDF+D', 44) + pad(onsets.length, 8) + pad(1, 8) + pad(2, 4);
-  for (let f = 0; f < widths.length; f++) for (const s of signals) head += pad(s[f], widths[f]);
-  for (const _ of signals) head += pad('', 32);
-  const records = onsets.map((onset, r) => {
-    const b = Buffer.alloc(1000 + 60);
-    for (let i = 0; i < 500; i++) b.writeInt16LE(digital[r * 500 + i], 2 * i);
-    b.write(`+${onset}\x14\x14\x00`, 1000, 'latin1');
-    return b;
-  });
-  await writeFile(file, Buffer.concat([Buffer.from(head, 'latin1'), ...records]));
-}
 
 t.test('EDF+D: a discontinuity between data records is reported, and no window bridges it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'edfd-'));

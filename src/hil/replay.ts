@@ -90,16 +90,28 @@ export async function replayRecord(o: ReplayOptions): Promise<ReplayResult> {
   let firstSent = 0n;
   let lastSent = 0n;
   let sentAtT0 = 0;
+  /** Samples of record gaps, counted in `sent` for the clock but never on the wire. */
+  let silent = 0;
   do {
     const values = source.values;
-    for (let i = 0; i < values.length; i += n) {
+    for (let i = 0; i < values.length;) {
       if (o.signal?.aborted) break;
+      // A gap in the record: the sensor is silent for it, and its sequence counter moves on.
+      const missing = source.gaps.get(i);
+      if (missing) {
+        sent += missing;
+        silent += missing;
+        seq += Math.round(missing / n);
+      }
       if (gate && !gate.live) {
         await gate.waitForStart();
         t0 = process.hrtime.bigint();
         sentAtT0 = sent;
       }
-      const frame = values.subarray(i, Math.min(values.length, i + n));
+      let end = Math.min(values.length, i + n);
+      for (const g of source.gaps.keys()) if (g > i && g < end) end = g; // no frame bridges a gap
+      const frame = values.subarray(i, end);
+      i = end;
       const dueNs = t0 + BigInt(Math.round((((sent - sentAtT0 + frame.length) / rate) * 1e9) / speed));
       await waitUntil(dueNs);
       if (o.protocol === 'slcan' && frames % Math.round(rate / 3) === 0) {
@@ -130,7 +142,7 @@ export async function replayRecord(o: ReplayOptions): Promise<ReplayResult> {
   const target = rate * speed;
   const t = timing.summary();
   const result: ReplayResult = {
-    samples: sent,
+    samples: sent - silent,
     frames,
     seconds,
     targetRateHz: target,
@@ -141,7 +153,7 @@ export async function replayRecord(o: ReplayOptions): Promise<ReplayResult> {
     latenessMaxMs: t.latenessMaxMs,
   };
   o.log?.(
-    `replayed ${sent} samples in ${frames} frames over ${seconds.toFixed(2)} s: ${achieved.toFixed(3)} samples/s ` +
+    `replayed ${sent - silent} samples in ${frames} frames over ${seconds.toFixed(2)} s: ${achieved.toFixed(3)} samples/s ` +
       `(target ${target}, error ${result.rateErrorPercent.toFixed(4)} %); frame lateness p50 ${t.latenessP50Ms.toFixed(3)} ms, ` +
       `p99 ${t.latenessP99Ms.toFixed(3)} ms, max ${t.latenessMaxMs.toFixed(3)} ms`,
   );
@@ -156,6 +168,8 @@ interface WireSamples {
   /** Values at the ADC rails (saturation flags). */
   railLow: number | null;
   railHigh: number | null;
+  /** Discontinuities (EDF+D): index in `values` → samples missing before it. */
+  gaps: Map<number, number>;
 }
 
 /** The values the wire carries: the record's ADC values, or BITalino's 10-bit ECG at 1000 Hz. */
@@ -168,9 +182,12 @@ export async function wireSamples(
   const to = o.toS === undefined ? undefined : Math.round(o.toS * ch.sampleRateHz);
   const digital: number[] = [];
   const physical: number[] = [];
+  const gaps = new Map<number, number>();
   for await (const c of reader.chunks({ fromSample: from, toSample: to })) {
     if (!c.digital)
       throw new RecordError(o.record, 'the record has no ADC values to replay (a text record?)');
+    if (c.gapBeforeS && digital.length > 0)
+      gaps.set(digital.length, Math.round(c.gapBeforeS * ch.sampleRateHz));
     for (let i = 0; i < c.physical.length; i++) {
       digital.push(c.digital[i]);
       physical.push(c.physical[i]);
@@ -184,6 +201,7 @@ export async function wireSamples(
       baseline: ch.baseline ?? 0,
       railLow: ch.digitalMin,
       railHigh: ch.digitalMax,
+      gaps,
     };
   }
   // BITalino: resample the physical signal to 1000 Hz, then through the sensor's transfer function.
@@ -206,6 +224,7 @@ export async function wireSamples(
     baseline: BITALINO_ECG.baseline,
     railLow: 0,
     railHigh: 1023,
+    gaps: new Map(), // resampled to the device's rate: a gap is played back to back
   };
 }
 
