@@ -391,5 +391,5 @@ function agreement(log: EventLog, segments: Segment[]): string {
   const rows = labels
     .map((l, i) => `<tr><th>${esc(l)}</th>${m[i].map((c) => `<td class="num">${c}</td>`).join('')}</tr>`)
     .join('');
-  return `<h2>Against the labels</h2><div class="note">${n} inferred windows inside labelled segments; the most probable class matches the label in ${hits} (${((100 * hits) / n).toFixed(1)} %).</div><table>${head}${rows}</table>`;
+  return `<h2>Against the labels</h2><div class="note">${n} inferred windows inside labelled segments; the most probable class matches the label in ${hits} (${((100 * hits) / n).toFixed(1)} %). On a recording the model was trained on (the shipped demo model was trained on drive06), this is in-sample agreement, not accuracy on other drivers.</div><table>${head}${rows}</table>`;
 }
