@@ -96,3 +96,16 @@ t.test('an event log that cannot be written is refused at open', async (t) => {
   await t.rejects(EventLogWriter.open(join(dir, 'file', 'events.jsonl')), { code: 'ENOTDIR' });
   t.notOk(existsSync(join(dir, 'file', 'events.jsonl')));
 });
+
+t.test('without the ECG kept, the log still keeps time', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-evlog-noecg-'));
+  const path = join(dir, 'events.jsonl');
+  const w = await EventLogWriter.open(path, { ecg: false });
+  w.begin({ startedAt: 'now', vehicleId: 'car', manifest: await manifest(), provider: 'cpu', source: 's' });
+  w.clean(new Float64Array(1000), 1000);
+  w.gap(null);
+  await w.close();
+  const log = await readEventLog(path);
+  t.same(log.ecg, []);
+  t.same(log.gaps, [{ kind: 'gap', t: 2, lost: null }], '1000 samples at 500 Hz: the gap is at 2 s');
+});

@@ -187,7 +187,11 @@ export class EventLogWriter {
 
   /** Cleaned model-rate samples (mV), in stream order. */
   clean(x: Float64Array, length: number): void {
-    if (!this.ecgOn || !this.start) return;
+    if (this.ecgOn && this.start) this.keepEcg(x, length);
+    this.cleanSeen += length; // the log's clock, with or without the ECG kept
+  }
+
+  private keepEcg(x: Float64Array, length: number): void {
     const d = this.decimation;
     for (let i = 0; i < length; i++) {
       if (this.phase === 0) {
@@ -198,7 +202,6 @@ export class EventLogWriter {
       }
       this.phase = (this.phase + 1) % d;
     }
-    this.cleanSeen += length;
   }
 
   /** A beat at a model-rate sample index. */
