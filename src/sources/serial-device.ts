@@ -55,7 +55,7 @@ export class SerialDevice {
         if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') return Promise.reject(e as Error);
       }
     }
-    const rest = Buffer.from(b.buffer, b.byteOffset + off, b.byteLength - off);
+    const rest = Buffer.from(b.subarray(off)); // a copy: the caller may reuse its buffer meanwhile
     const w: Promise<void> = (this.writing ?? Promise.resolve())
       .then(() => this.port.write(rest))
       .finally(() => {
