@@ -13,6 +13,7 @@ import { usableWindows } from '../model/train/labelled-windows.js';
 import { createLogger } from '../log.js';
 import { freePort, Mosquitto } from '../publish/mosquitto.js';
 import { spawnRealtimeReplay } from './replay.js';
+import { percentileOfSorted as pct } from '../percentile.js';
 
 export interface E2eResult {
   seconds: number;
@@ -74,9 +75,6 @@ async function cpuPerInference(runs = 200): Promise<number> {
     await engine.close();
   }
 }
-
-const pct = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
 /**
  * End to end at real time: a 500 Hz recording replayed over a pty into `ecg-emotiond run`, a real

@@ -7,6 +7,7 @@ import { sharedDataDir } from '../analysis/data-dir.js';
 import { ptyPair } from '../hil/pty-pair.js';
 import type { ReplayResult } from '../hil/replay.js';
 import { SerialSource } from '../sources/serial-source.js';
+import { percentileOfSorted } from '../percentile.js';
 
 export interface ReplayBenchResult {
   seconds: number;
@@ -98,7 +99,7 @@ export async function runReplayBench(
       .slice(1)
       .map((t, i) => Math.abs(Number(t - arrivals[i]) / 1e6 - period))
       .sort((a, b) => a - b);
-    const p = (q: number) => jitter[Math.min(jitter.length - 1, Math.floor(q * jitter.length))];
+    const p = (q: number) => percentileOfSorted(jitter, q);
     const result: ReplayBenchResult = {
       seconds,
       sampleRateHz: rate,

@@ -1,3 +1,5 @@
+import { percentileOfSorted } from '../percentile.js';
+
 /** Prometheus-style bucket bounds, ms. */
 const BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 const RECENT = 2048;
@@ -25,8 +27,6 @@ export class LatencyStats {
   /** Percentile (0-1) of the recent values; NaN when empty. */
   percentile(q: number): number {
     const n = Math.min(this.count, RECENT);
-    if (n === 0) return Number.NaN;
-    const sorted = Array.from(this.recent.subarray(0, n)).sort((a, b) => a - b);
-    return sorted[Math.min(n - 1, Math.floor(q * n))];
+    return percentileOfSorted(this.recent.slice(0, n).sort(), q);
   }
 }

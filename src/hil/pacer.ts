@@ -1,3 +1,5 @@
+import { percentileOfSorted } from '../percentile.js';
+
 const now = () => process.hrtime.bigint();
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -19,18 +21,14 @@ export async function waitUntil(deadlineNs: bigint): Promise<void> {
 /** Lateness statistics of paced events, milliseconds. */
 export class TimingStats {
   private readonly late: number[] = [];
-  private readonly gaps: number[] = [];
-  private last = 0n;
 
   record(deadlineNs: bigint, actualNs: bigint): void {
     this.late.push(Number(actualNs - deadlineNs) / 1e6);
-    if (this.last) this.gaps.push(Number(actualNs - this.last) / 1e6);
-    this.last = actualNs;
   }
 
   summary(): { events: number; latenessP50Ms: number; latenessP99Ms: number; latenessMaxMs: number } {
     const s = [...this.late].sort((a, b) => a - b);
-    const p = (q: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : 0);
+    const p = (q: number) => (s.length ? percentileOfSorted(s, q) : 0);
     return { events: s.length, latenessP50Ms: p(0.5), latenessP99Ms: p(0.99), latenessMaxMs: s.at(-1) ?? 0 };
   }
 }

@@ -2,6 +2,7 @@ import { VERSION } from '../version.js';
 import type { Segment } from '../model/train/labelled-windows.js';
 import { ecgSamples, ecgSeconds, type EventLog, type WindowRecord } from './event-log.js';
 import { clock, esc, linePath, px, scale, ticks, timeAxis, valueAxis } from './svg.js';
+import { percentileOfSorted as percentile } from '../percentile.js';
 
 export interface ReportOptions {
   /** The recording's labelled segments (stream seconds), when it has them. */
@@ -321,10 +322,6 @@ function probabilities(
 <text x="${L - 6}" y="21" class="tick" text-anchor="end">labels</text><text x="${L - 6}" y="45" class="tick" text-anchor="end">episodes</text>
 ${truth}${episodes.join('')}${valueAxis(y, 0, 1, L, L + PW, '')}${lines}
 ${timeAxis(x, 0, tEnd, H - 22)}</svg>`;
-}
-
-function percentile(sorted: number[], q: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : Number.NaN;
 }
 
 function latency(windows: WindowRecord[]): string {
