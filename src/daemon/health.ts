@@ -1,7 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { LatencyStats } from './latency.js';
+import type { PipelineStats } from './pipeline.js';
 
-export interface HealthSnapshot {
+type Stage = 'dsp' | 'inference' | 'publish' | 'total';
+
+/** The pipeline's counters as /metrics shows them; no latency histogram before the first pipeline. */
+export type PipelineView = Omit<PipelineStats, Stage> & { [K in Stage]: LatencyStats | null };
+
+export interface HealthSnapshot extends PipelineView {
   /** Pipeline liveness (as the systemd watchdog sees it), not just "process up". */
   alive: boolean;
   source: {
@@ -12,20 +18,12 @@ export interface HealthSnapshot {
     lostSamples: number;
     reconnects: number;
   };
-  samples: number;
-  windows: { good: number; acceptable: number; unusable: number };
-  droppedBusy: number;
-  events: { new: number; update: number; end: number };
   outboxDepth: number;
   outboxDropped: number;
   /** Events the outbox could not store. */
   outboxRefused: number;
   mqttConnected: boolean;
   mqttConnects: number;
-  dsp: LatencyStats | null;
-  inference: LatencyStats | null;
-  publish: LatencyStats | null;
-  total: LatencyStats | null;
   eventLoopDelayP99Ms: number;
   rssBytes: number;
 }

@@ -13,7 +13,7 @@ import { EventLogWriter } from '../report/event-log.js';
 import { SerialSource } from '../sources/serial-source.js';
 import { SocketCanSource } from '../sources/socketcan-source.js';
 import type { EcgSource } from '../sources/source.js';
-import { type HealthSnapshot, startHealthServer } from './health.js';
+import { type HealthSnapshot, type PipelineView, startHealthServer } from './health.js';
 import { Pipeline } from './pipeline.js';
 import { SdNotify } from './sd-notify.js';
 
@@ -175,28 +175,28 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
       if (alive && sd.watchdogIntervalMs) void sd.watchdog();
       if (was && !alive) log.warn({ flowing, stuck }, 'pipeline not alive: watchdog not fed');
     }, tickMs);
-    const snapshot = (): HealthSnapshot => {
-      const p = pipeline as Pipeline | null;
-      return {
-        alive,
-        source: { state: source.state, ...source.stats },
-        samples: p?.stats.samples ?? 0,
-        windows: p?.stats.windows ?? { good: 0, acceptable: 0, unusable: 0 },
-        droppedBusy: p?.stats.droppedBusy ?? 0,
-        events: p?.stats.events ?? { new: 0, update: 0, end: 0 },
-        outboxDepth: outbox.depth,
-        outboxDropped: outbox.report.droppedOldest,
-        outboxRefused: publisher.refused,
-        mqttConnected: publisher.connected,
-        mqttConnects: publisher.connects,
-        dsp: p?.stats.dsp ?? null,
-        inference: p?.stats.inference ?? null,
-        publish: p?.stats.publish ?? null,
-        total: p?.stats.total ?? null,
-        eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
-        rssBytes: process.memoryUsage.rss(),
-      };
+    const idle: PipelineView = {
+      samples: 0,
+      windows: { good: 0, acceptable: 0, unusable: 0 },
+      droppedBusy: 0,
+      events: { new: 0, update: 0, end: 0 },
+      dsp: null,
+      inference: null,
+      publish: null,
+      total: null,
     };
+    const snapshot = (): HealthSnapshot => ({
+      ...((pipeline as Pipeline | null)?.stats ?? idle),
+      alive,
+      source: { state: source.state, ...source.stats },
+      outboxDepth: outbox.depth,
+      outboxDropped: outbox.report.droppedOldest,
+      outboxRefused: publisher.refused,
+      mqttConnected: publisher.connected,
+      mqttConnects: publisher.connects,
+      eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      rssBytes: process.memoryUsage.rss(),
+    });
     const health = config.health.enabled
       ? await startHealthServer(config.health.host, config.health.port, snapshot)
       : null;
