@@ -124,7 +124,8 @@ export class Pipeline {
     const endMs = (this.o.clock ?? Date.now)();
     const bounds = { startMs: endMs - (1000 * (w.endIndex - w.startIndex)) / w.sampleRateHz, endMs };
     const pub = this.o.publisher;
-    void pub.publish('signal_quality', signalQualityPayload(w.quality, reasonNames(w.reasons), bounds));
+    const reasons = reasonNames(w.reasons);
+    void pub.publish('signal_quality', signalQualityPayload(w.quality, reasons, bounds));
     if (w.quality !== 'unusable' && Number.isFinite(w.heartRate.meanBpm)) {
       const hr = w.heartRate;
       void pub.publish(
@@ -136,7 +137,7 @@ export class Pipeline {
     }
     const logged = {
       quality: w.quality,
-      reasons: reasonNames(w.reasons),
+      reasons,
       hrBpm: finite(round2(w.heartRate.meanBpm)),
       rmssdMs: finite(round2(w.heartRate.rmssdMs)),
     };

@@ -168,8 +168,8 @@ function edfChannelReader(
   const mv = toMillivolts(sig.physicalDimension);
   const unitScale = mv ?? 1;
   const slope = ((sig.physicalMax - sig.physicalMin) / (sig.digitalMax - sig.digitalMin)) * unitScale;
-  const offsetInRecord = header.signals.slice(0, index).reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
-  const onsetOf = discontinuousOnsets(path, header);
+  const offsetInRecord = offsetInRecordOf(header, index);
+  const onsetOf = discontinuousOnsets(path, header, recordBytes);
   const total = header.dataRecords * spr;
   const info: ChannelInfo = {
     record: path,
@@ -242,6 +242,11 @@ function edfChannelReader(
   };
 }
 
+/** Byte offset of a signal's samples inside each data record. */
+function offsetInRecordOf(header: EdfHeader, index: number): number {
+  return header.signals.slice(0, index).reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
+}
+
 /**
  * For an EDF+D file, reads the onset (seconds from the file's start) of a data record from the
  * time-keeping TAL that opens its first annotation signal; null for a continuous file.
@@ -249,11 +254,11 @@ function edfChannelReader(
 function discontinuousOnsets(
   path: string,
   header: EdfHeader,
+  recordBytes: number,
 ): ((buf: Buffer, record: number, pos: number) => number) | null {
   const ann = header.signals.findIndex((s) => s.label === ANNOTATION_LABEL);
   if (!header.reserved.startsWith('EDF+D') || ann < 0) return null;
-  const recordBytes = header.signals.reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
-  const offset = header.signals.slice(0, ann).reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
+  const offset = offsetInRecordOf(header, ann);
   const length = 2 * header.signals[ann].samplesPerRecord;
   return (buf, record, pos) => {
     const at = record * recordBytes + offset;
