@@ -270,6 +270,65 @@ t.test(
   },
 );
 
+t.test(
+  'replay --rt-priority paces on a SCHED_FIFO thread where permitted, and says so where not',
+  async (t) => {
+    const dir = await tmp();
+    const pty = await ptyPair(dir);
+    t.teardown(() => pty.stop());
+    const replay = spawn(process.execPath, [
+      BIN,
+      'replay',
+      rec('mitdb', '100'),
+      '--to',
+      `serial:${pty.a}`,
+      '--to-seconds',
+      '3',
+      '--rt-priority',
+      '30',
+      '--json',
+    ]);
+    let out = '';
+    let err = '';
+    replay.stdout.on('data', (b) => (out += b));
+    replay.stderr.on('data', (b) => (err += b));
+    const exited = new Promise((r) => replay.on('exit', r));
+    // The kernel's view while it runs: /proc/<pid>/stat after the command name starts at field 3
+    // (state); rt_priority is field 40, policy 41. Polled until it shows real time or the replay ends.
+    let [rtPriority, policy] = [0, 0];
+    while (replay.exitCode === null && policy === 0) {
+      await new Promise((r) => setTimeout(r, 100));
+      const stat = await readFile(`/proc/${replay.pid}/stat`, 'utf8').catch(() => null);
+      if (stat === null) break;
+      const fields = stat.split(') ')[1].split(' ');
+      [rtPriority, policy] = [Number(fields[40 - 3]), Number(fields[41 - 3])];
+    }
+    t.equal(await exited, 0, 'replay exits 0');
+    const r = JSON.parse(out);
+    t.equal(r.samples, 1080, 'the 3 s were sent');
+    if (r.scheduling === 'SCHED_FIFO 30') {
+      t.same([policy, rtPriority], [1, 30], 'the kernel has the pacing thread at SCHED_FIFO 30');
+    } else {
+      t.equal(r.scheduling, 'normal');
+      t.equal(policy, 0, 'SCHED_OTHER');
+      t.match(err, /^replay: no real-time priority \(.+\); pacing at normal priority$/m, 'one line says why');
+    }
+    const bad = spawn(process.execPath, [
+      BIN,
+      'replay',
+      rec('mitdb', '100'),
+      '--to',
+      `serial:${pty.a}`,
+      '--rt-priority',
+      '0',
+    ]);
+    let badErr = '';
+    bad.stderr.on('data', (b) => (badErr += b));
+    t.not(await new Promise((res) => bad.on('exit', res)), 0);
+    t.match(badErr, /--rt-priority must be a whole number from 1 to 99/);
+  },
+);
+
 t.test('an EDF+D record replays with its gap: the sensor falls silent and the sequence jumps', async (t) => {
   const dir = await tmp();
   const record = join(dir, 'gap.edf');

@@ -8,6 +8,7 @@ import {
   type ReplayProtocol,
   replayRecord,
 } from '../hil/replay.js';
+import { enterRealtime } from '../hil/realtime.js';
 import { SERIAL_PROTOCOLS, type SerialProtocol } from '../sources/decoders.js';
 
 const num = (name: string) => (v: string) => {
@@ -20,6 +21,12 @@ const nonNegative = (name: string) => (v: string) => {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n < 0)
     throw new InvalidArgumentError(`${name} must be a number of seconds, 0 or more`);
+  return n;
+};
+const rtPriority = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 99)
+    throw new InvalidArgumentError('--rt-priority must be a whole number from 1 to 99');
   return n;
 };
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -42,6 +49,7 @@ interface ReplayOpts {
   toSeconds?: number;
   loop?: boolean;
   frameSamples?: number;
+  rtPriority?: number;
   json?: boolean;
 }
 
@@ -52,6 +60,12 @@ async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
       ? { ...(await openCanReplayPort(target.path)), incoming: undefined }
       : await openReplayPort(target);
   const ac = signalAbort();
+  let scheduling = 'normal';
+  if (o.rtPriority !== undefined) {
+    const why = enterRealtime(o.rtPriority);
+    if (why === null) scheduling = `SCHED_FIFO ${o.rtPriority}`;
+    else say(`replay: no real-time priority (${why}); pacing at normal priority`);
+  }
   try {
     const r = await replayRecord({
       record,
@@ -67,7 +81,7 @@ async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
       signal: ac.signal,
       log: say,
     });
-    if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ ...r, scheduling })}\n`);
   } finally {
     await port.close();
   }
@@ -115,6 +129,11 @@ export function addHilCommands(program: Command): void {
     .option('--to-seconds <s>', 'stop at this second of the record', num('--to-seconds'))
     .option('--loop', 'start over at the end until stopped')
     .option('--frame-samples <n>', 'samples per wire frame (ecg-serial, ascii)', num('--frame-samples'))
+    .option(
+      '--rt-priority <1-99>',
+      'pace on a real-time thread (SCHED_FIFO at this priority): needs root or CAP_SYS_NICE',
+      rtPriority,
+    )
     .option('--json', 'print the timing figures as JSON')
     .action(replayCommand);
   program
