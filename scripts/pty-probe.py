@@ -37,6 +37,7 @@ try:
         try:
             data = os.read(master, 65536)
         except BlockingIOError:
+            os.sched_yield()  # a kernel worker due on this CPU (the pty's flush) runs now, not at the next tick
             if last is not None and time.monotonic_ns() - last > idle_s * 1e9:
                 break
             continue
