@@ -24,8 +24,8 @@ if os.path.lexists(link):
     os.unlink(link)
 os.symlink(os.ttyname(slave), link)
 os.set_blocking(master, False)
-try:
-    os.setpriority(os.PRIO_PROCESS, 0, int(os.environ.get("PROBE_NICE", "-10")))  # fewer preemptions of the probe itself, where permitted
+try:  # where permitted, the probe itself is preempted less
+    os.setpriority(os.PRIO_PROCESS, 0, -10)
 except PermissionError:
     pass
 print("ready", flush=True)
@@ -37,7 +37,8 @@ try:
         try:
             data = os.read(master, 65536)
         except BlockingIOError:
-            os.sched_yield()  # a kernel worker due on this CPU (the pty's flush) runs now, not at the next tick
+            # A kernel worker due on this CPU (the pty's flush) runs now rather than at the next tick.
+            os.sched_yield()
             if last is not None and time.monotonic_ns() - last > idle_s * 1e9:
                 break
             continue
