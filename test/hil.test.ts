@@ -13,6 +13,14 @@ import { rec, writeEdfD } from './fixtures/helpers.js';
 import { ptyPair } from '../src/hil/pty-pair.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+/** Runs the CLI to its end: exit code and stderr. */
+const cli = (...args: string[]) =>
+  new Promise<{ code: number | null; err: string }>((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args]);
+    let err = '';
+    p.stderr.on('data', (b) => (err += b));
+    p.on('exit', (code) => resolve({ code, err }));
+  });
 const tmp = () => mkdtemp(join(tmpdir(), 'ecg-hil-'));
 
 async function digitalOf(record: string): Promise<number[]> {
@@ -239,13 +247,6 @@ t.test(
 t.test(
   'replay and record refuse a bad target with one line and exit 4; a missing device is retried, not fatal',
   async (t) => {
-    const cli = (...args: string[]) =>
-      new Promise<{ code: number | null; err: string }>((resolve) => {
-        const p = spawn(process.execPath, [BIN, ...args]);
-        let err = '';
-        p.stderr.on('data', (b) => (err += b));
-        p.on('exit', (code) => resolve({ code, err }));
-      });
     const record = rec('mitdb', '100');
     const bad = await cli('replay', record, '--to', 'tty:/dev/x');
     t.equal(bad.code, 4);
@@ -313,19 +314,9 @@ t.test(
       t.equal(policy, 0, 'SCHED_OTHER');
       t.match(err, /^replay: no real-time priority \(.+\); pacing at normal priority$/m, 'one line says why');
     }
-    const bad = spawn(process.execPath, [
-      BIN,
-      'replay',
-      rec('mitdb', '100'),
-      '--to',
-      `serial:${pty.a}`,
-      '--rt-priority',
-      '0',
-    ]);
-    let badErr = '';
-    bad.stderr.on('data', (b) => (badErr += b));
-    t.not(await new Promise((res) => bad.on('exit', res)), 0);
-    t.match(badErr, /--rt-priority must be a whole number from 1 to 99/);
+    const bad = await cli('replay', rec('mitdb', '100'), '--to', `serial:${pty.a}`, '--rt-priority', '0');
+    t.not(bad.code, 0);
+    t.match(bad.err, /--rt-priority must be a whole number from 1 to 99/);
   },
 );
 

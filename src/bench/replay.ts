@@ -66,7 +66,7 @@ export function spawnRealtimeReplay(
 }
 
 /** Rate (least-squares slope: robust to the first and last frame's jitter) and jitter of frame arrivals. */
-export function pacingOf(arrivalsNs: bigint[], frameSamples: number, rateHz: number): PacingFigures {
+function pacingOf(arrivalsNs: bigint[], frameSamples: number, rateHz: number): PacingFigures {
   const xs = arrivalsNs.map((_, k) => k * frameSamples);
   const ys = arrivalsNs.map((t) => Number(t - arrivalsNs[0]) / 1e9);
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -118,11 +118,17 @@ async function atLine(dir: string, seconds: number): Promise<{ arrivals: bigint[
   let out = '';
   probe.stdout.on('data', (b) => (out += b));
   const exited = new Promise<number | null>((r) => probe.on('exit', r));
-  while (!out.startsWith('ready')) {
-    if (probe.exitCode !== null) throw new Error('pty-probe.py did not start (is python3 installed?)');
-    await new Promise((r) => setTimeout(r, 20));
+  let sender: SenderSummary;
+  try {
+    while (!out.startsWith('ready')) {
+      if (probe.exitCode !== null) throw new Error('pty-probe.py did not start (is python3 installed?)');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    sender = await replayTo(link, seconds);
+  } catch (e) {
+    probe.kill(); // it busy-polls until the line has carried data and fallen silent
+    throw e;
   }
-  const sender = await replayTo(link, seconds);
   if ((await exited) !== 0) throw new Error('pty-probe.py failed');
   const { reads } = JSON.parse(out.slice(out.indexOf('\n') + 1)) as { reads: [number, string][] };
   const decoder = new EcgSerialDecoder();
