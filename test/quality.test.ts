@@ -83,7 +83,7 @@ t.test('windows: length, hop and z-score normalisation from the spec', async (t)
   chain.onWindow = (w) => {
     starts.push(w.startIndex);
     t.equal(w.endIndex - w.startIndex, 2500);
-    const s = w.samples;
+    const s = w.copySamples();
     const mean = s.reduce((a, v) => a + v, 0) / s.length;
     stats = { mean, sd: Math.sqrt(s.reduce((a, v) => a + (v - mean) ** 2, 0) / s.length) };
   };

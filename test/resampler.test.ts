@@ -90,3 +90,38 @@ t.test('a constant stays exactly constant and flags ride along', async (t) => {
   t.ok(Array.from(r.out.subarray(0, last)).every((v) => Math.abs(v + 10) < 1e-12));
   t.ok(r.outFlags.subarray(0, last).includes(2), 'the flagged input reaches an output sample');
 });
+
+t.test('output and flags do not depend on how the input is split into frames', async (t) => {
+  const n = 5000;
+  const x = Float64Array.from({ length: n }, (_, i) => Math.sin(i / 7) + 0.3 * Math.cos(i / 2.3));
+  const flags = new Uint8Array(n);
+  flags[1234] = 1;
+  flags[3000] = 4;
+  for (const inHz of [360, 496, 1000]) {
+    const collect = (frames: number[]) => {
+      const r = new Resampler(inHz, 500, { maxFrame: Math.max(...frames) });
+      const y: number[] = [];
+      const f: number[] = [];
+      for (let at = 0, k = 0; at < n; k++) {
+        const len = Math.min(frames[k % frames.length], n - at);
+        const m = r.process(x, at, len, flags);
+        y.push(...r.out.subarray(0, m));
+        f.push(...r.outFlags.subarray(0, m));
+        at += len;
+      }
+      return { y, f };
+    };
+    const whole = collect([n]);
+    const pieces = collect([1, 20, 7, 333, 2]);
+    t.same(pieces.y, whole.y, `${inHz} Hz: the same samples in frames of 1 to 333 as in one frame`);
+    t.same(pieces.f, whole.f, `${inHz} Hz: the same flags`);
+    t.ok(whole.f.includes(1) && whole.f.includes(4), `${inHz} Hz: each flag reaches the output`);
+  }
+  t.throws(() => new Resampler(360, 500, { maxFrame: 20 }).process(x, 0, 21), RangeError);
+});
+
+t.test('the committed WebAssembly kernel is the one src/dsp/wasm/resample.wat assembles to', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+});

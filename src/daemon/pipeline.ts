@@ -152,7 +152,7 @@ export class Pipeline {
       this.o.eventLog?.window(span.start, span.end, { ...logged, skipped: true });
       return;
     }
-    const samples = w.samples.slice();
+    const samples = w.copySamples();
     const ingressNs = w.ingressNs;
     const meta = { quality: w.quality, hr: w.heartRate.meanBpm };
     this.inflight = this.o.engine.infer(samples).then(

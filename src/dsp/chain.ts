@@ -3,6 +3,7 @@ import { butterworthHighpass, butterworthLowpass, notch, type Section } from './
 import { SampleFlag } from './flags.js';
 import type { QualityThresholds } from './quality.js';
 import { Resampler } from './resampler.js';
+import { SampleRing } from './ring-buffer.js';
 import { RPeakDetector } from './rpeak-detector.js';
 import { SosCascade } from './sos-cascade.js';
 import { DEFAULT_WINDOW_SPEC, type WindowSpec } from './window-spec.js';
@@ -58,6 +59,8 @@ export class EcgChain {
   private readonly cascade: SosCascade;
   private readonly maxFrame: number;
   private readonly clean: Float64Array;
+  /** The cleaned stream: windows are cut from it and R peaks located in it. */
+  private readonly cleanRing: SampleRing;
   private primed = false;
   private gapPending = false;
   private lastBeat = Number.NaN;
@@ -70,13 +73,15 @@ export class EcgChain {
     const outMax = this.resampler.out.length;
     this.cascade = new SosCascade(cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs));
     this.clean = new Float64Array(outMax);
+    this.cleanRing = new SampleRing(Math.max(this.spec.windowSamples, fs) + outMax);
     this.detector = new RPeakDetector({
       sampleRateHz: fs,
       maxFrame: outMax,
       maxDelayS: options.maxDecisionDelayS ?? 0.5,
+      clean: this.cleanRing,
     });
     this.windower = new Windower(this.spec, this.beats, {
-      maxFrame: outMax,
+      ring: this.cleanRing,
       decisionDelaySamples: this.detector.maxDelaySamples,
       thresholds: options.thresholds,
     });
@@ -120,14 +125,14 @@ export class EcgChain {
       this.windower.markGap();
       this.lastBeat = Number.NaN;
     }
-    for (let i = 0; i < m; i++) clean[i] = raw[i];
     if (!this.primed) {
       this.cascade.primeWith(raw[0]);
       this.primed = true;
     }
-    this.cascade.process(clean, 0, m);
+    this.cascade.process(raw, 0, m, clean);
+    this.cleanRing.push(clean, 0, m);
     this.onClean?.(clean, m);
     this.detector.process(clean, 0, m);
-    this.windower.process(raw, clean, this.detector.band, rs.outFlags, m, ingressNs);
+    this.windower.process(raw, clean, this.detector, rs.outFlags, m, ingressNs);
   }
 }

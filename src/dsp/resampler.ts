@@ -4,11 +4,36 @@
  * `passbandHz` and everything above min(in, out)/2 (aliases when decimating, images when
  * interpolating) is attenuated by at least `stopbandDb`.
  */
+import { wasmBase64 } from './wasm/resample.wasm.js';
+
 export interface ResamplerOptions {
   passbandHz?: number;
   stopbandDb?: number;
   /** Largest input frame the caller will pass (sizes the output buffers). */
   maxFrame?: number;
+}
+
+interface ResampleKernel {
+  resample(
+    phases: number,
+    line: number,
+    taps: number,
+    up: number,
+    down: number,
+    length: number,
+    out: number,
+    phase: number,
+  ): number;
+}
+
+let kernelModule: WebAssembly.Module | null = null;
+
+/** A kernel instance on its own memory of `bytes` (each resampler owns one; compiled once). */
+function instantiateKernel(bytes: number): { kernel: ResampleKernel; memory: WebAssembly.Memory } {
+  kernelModule ??= new WebAssembly.Module(Buffer.from(wasmBase64, 'base64'));
+  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+  const instance = new WebAssembly.Instance(kernelModule, { env: { memory } });
+  return { kernel: instance.exports as unknown as ResampleKernel, memory };
 }
 
 function gcd(a: number, b: number): number {
@@ -77,9 +102,11 @@ export class Resampler {
   /** Output of the last `process` call; valid until the next call. */
   readonly out: Float64Array;
   readonly outFlags: Uint8Array;
-  private readonly phases: Float64Array; // phase-major, each phase's taps in chronological order
-  private readonly history: Float64Array; // every sample stored twice so a window is contiguous
-  private write = 0;
+  private readonly maxFrame: number;
+  // The filter runs in a WebAssembly kernel; these are views of its memory (null when in = out).
+  private readonly kernel: ResampleKernel | null = null;
+  private readonly phases: Float64Array | null = null; // phase-major, each phase's taps in chronological order
+  private readonly line: Float64Array | null = null; // taps - 1 earlier samples, then the frame
   private phase = 0;
   private pendingFlags = 0;
   private primed = false;
@@ -91,98 +118,117 @@ export class Resampler {
     const { up, down } = rateRatio(inRateHz, outRateHz);
     this.up = up;
     this.down = down;
-    const maxFrame = options.maxFrame ?? 4096;
-    this.out = new Float64Array(Math.ceil((maxFrame * up) / down) + 2);
-    this.outFlags = new Uint8Array(this.out.length);
+    this.maxFrame = options.maxFrame ?? 4096;
+    const outLength = Math.ceil((this.maxFrame * up) / down) + 2;
+    this.outFlags = new Uint8Array(outLength);
     if (up === 1 && down === 1) {
+      this.out = new Float64Array(outLength);
       this.tapsPerPhase = 1;
-      this.phases = new Float64Array([1]);
-      this.history = new Float64Array(2);
       this.delaySeconds = 0;
       return;
     }
     const stopHz = Math.min(inRateHz, outRateHz) / 2;
     const passHz = Math.min(options.passbandHz ?? 45, stopHz * 0.5);
     const proto = designLowpassFir(passHz, stopHz, inRateHz * up, options.stopbandDb ?? 70);
-    // Taps per phase rounded up to a multiple of 4 (zero-padded) for the unrolled dot product.
+    // Taps per phase rounded up to a multiple of 4 (zero-padded): the kernel takes four per step.
     const taps = Math.ceil(Math.ceil(proto.length / up) / 4) * 4;
     this.tapsPerPhase = taps;
-    this.phases = new Float64Array(up * taps);
+    // Kernel memory: phases, line (history + frame), output.
+    const layout = [up * taps, taps - 1 + this.maxFrame, outLength];
+    const { kernel, memory } = instantiateKernel(8 * layout.reduce((a, b) => a + b, 0));
+    this.kernel = kernel;
+    let at = 0;
+    const view = (length: number): Float64Array => {
+      const v = new Float64Array(memory.buffer, at, length);
+      at += 8 * length;
+      return v;
+    };
+    const phases = view(layout[0]);
+    this.line = view(layout[1]);
+    this.out = view(layout[2]);
     for (let p = 0; p < up; p++) {
       let sum = 0;
       for (let j = 0; j < taps; j++) {
         const i = p + j * up;
         const v = i < proto.length ? proto[i] : 0;
-        this.phases[p * taps + (taps - 1 - j)] = v;
+        phases[p * taps + (taps - 1 - j)] = v;
         sum += v;
       }
-      // Unit DC gain in every phase: a constant input stays exactly constant (no phase ripple).
-      for (let j = 0; j < taps; j++) this.phases[p * taps + j] /= sum;
+      // Unit DC gain in every phase: a constant input stays constant (no phase ripple).
+      for (let j = 0; j < taps; j++) phases[p * taps + j] /= sum;
     }
-    this.history = new Float64Array(2 * taps);
+    this.phases = phases;
     this.delaySeconds = (proto.length - 1) / 2 / (inRateHz * up);
   }
 
   /**
-   * Consumes x[offset..offset+length) (and the flags at the same indices); returns the number of output samples
-   * written to `out` / `outFlags`. Output flags are the OR of the flags of the inputs they follow.
+   * Consumes x[offset..offset+length) (and the flags at the same indices), length <= maxFrame;
+   * returns the number of output samples written to `out` / `outFlags`. Output flags are the OR of
+   * the flags of the inputs they follow.
    */
   process(x: Float64Array, offset: number, length: number, flags?: Uint8Array): number {
+    if (length > this.maxFrame) throw new RangeError(`frame of ${length} exceeds maxFrame ${this.maxFrame}`);
     const out = this.out;
     const outFlags = this.outFlags;
-    if (this.up === 1 && this.down === 1) {
+    const kernel = this.kernel;
+    if (kernel === null) {
       for (let i = 0; i < length; i++) {
         out[i] = x[offset + i];
         outFlags[i] = flags ? flags[offset + i] : 0;
       }
       return length;
     }
-    const taps = this.tapsPerPhase;
-    const hist = this.history;
-    const phases = this.phases;
-    const up = this.up;
-    const down = this.down;
+    const line = this.line!;
+    const keep = this.tapsPerPhase - 1;
     if (!this.primed && length > 0) {
-      hist.fill(x[offset]); // start from the first value, not from zero: no start-up step
+      line.fill(x[offset], 0, keep); // start from the first value, not from zero: no start-up step
       this.primed = true;
     }
-    let w = this.write;
-    let phase = this.phase;
-    let pending = this.pendingFlags;
-    let n = 0;
-    for (let i = offset; i < offset + length; i++) {
-      const xi = x[i];
-      hist[w] = xi;
-      hist[w + taps] = xi;
-      w = w + 1 === taps ? 0 : w + 1;
-      const f = flags ? flags[i] : 0;
-      pending |= f;
-      while (phase < up) {
-        // Four independent accumulators: V8 does not vectorise, this roughly halves the loop's cost.
-        let c = phase * taps;
-        const end = c + taps;
-        let h = w;
-        let a0 = 0;
-        let a1 = 0;
-        let a2 = 0;
-        let a3 = 0;
-        for (; c < end; c += 4, h += 4) {
-          a0 += phases[c] * hist[h];
-          a1 += phases[c + 1] * hist[h + 1];
-          a2 += phases[c + 2] * hist[h + 2];
-          a3 += phases[c + 3] * hist[h + 3];
-        }
-        out[n] = a0 + a1 + (a2 + a3);
-        outFlags[n] = pending;
-        pending = f;
-        n++;
-        phase += down;
-      }
-      phase -= up;
-    }
-    this.write = w;
-    this.phase = phase;
-    this.pendingFlags = pending;
+    for (let i = 0; i < length; i++) line[keep + i] = x[offset + i];
+    const phase0 = this.phase;
+    const n = kernel.resample(
+      this.phases!.byteOffset,
+      line.byteOffset,
+      this.tapsPerPhase,
+      this.up,
+      this.down,
+      length,
+      this.out.byteOffset,
+      phase0,
+    );
+    this.phase = phase0 + n * this.down - length * this.up;
+    for (let i = 0; i < keep; i++) line[i] = line[length + i]; // a loop: copyWithin costs more on so few
+
+    this.spreadFlags(flags, offset, length, phase0, n);
     return n;
+  }
+
+  /** Output flags, following the kernel's schedule of outputs over inputs. */
+  private spreadFlags(
+    flags: Uint8Array | undefined,
+    offset: number,
+    length: number,
+    phase: number,
+    n: number,
+  ): void {
+    const outFlags = this.outFlags;
+    let pending = this.pendingFlags;
+    let any = pending;
+    if (flags) for (let i = 0; i < length; i++) any |= flags[offset + i];
+    if (any === 0) {
+      for (let k = 0; k < n; k++) outFlags[k] = 0;
+      return;
+    }
+    let k = 0;
+    for (let i = 0; i < length; i++) {
+      const f = flags ? flags[offset + i] : 0;
+      pending |= f;
+      for (; phase < this.up; phase += this.down) {
+        outFlags[k++] = pending;
+        pending = f;
+      }
+      phase -= this.up;
+    }
+    this.pendingFlags = pending;
   }
 }

@@ -1,4 +1,5 @@
 import { butterworthBandpass } from './filter-design.js';
+import type { SampleRing } from './ring-buffer.js';
 import { SosCascade } from './sos-cascade.js';
 
 /**
@@ -10,48 +11,95 @@ import { SosCascade } from './sos-cascade.js';
  * recovered by search-back at half threshold, decided no later than `maxDelayS` after the peak
  * (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after it happened:
  * peak confirmation (<= 95 ms) + hold (200 ms) + R-to-MWI-peak lag (<= 200 ms) stays under 0.5 s.
+ *
+ * Detection runs on every `decimation`-th sample (250 Hz from 500 Hz; Pan & Tompkins designed it
+ * for 200 Hz), which halves its cost; the R peak itself is then located at the full rate. The
+ * cleaned input is already low-passed at 40 Hz, so taking every second sample aliases nothing into
+ * the 5-15 Hz band.
  */
 export interface DetectorOptions {
+  /** Rate of the input; beats are reported at this rate. */
   sampleRateHz: number;
   /** Largest allowed decision delay (peak to report), seconds. */
   maxDelayS?: number;
   /** Largest frame passed to `process`. */
   maxFrame?: number;
+  /**
+   * The cleaned input, filled by the caller up to the end of each frame before `process` (the R
+   * peak is located in it); it must hold the last second.
+   */
+  clean: SampleRing;
 }
 
 const HISTORY = 8;
 
+/**
+ * The mean of the last HISTORY values, updated by the value that leaves (a ring, where shifting an
+ * array cost a builtin call per MWI peak, several per beat). Starts as `initialMean` over zeros.
+ */
+class RecentMean {
+  mean: number;
+  private readonly values = new Float64Array(HISTORY);
+  private head = 0; // the oldest value
+
+  constructor(initialMean = 0) {
+    this.mean = initialMean;
+  }
+
+  push(v: number): void {
+    this.mean += (v - this.values[this.head]) / HISTORY;
+    this.values[this.head] = v;
+    this.head = (this.head + 1) & (HISTORY - 1);
+  }
+
+  /** Every value, and so the mean, becomes `v`. */
+  fill(v: number): void {
+    this.values.fill(v);
+    this.mean = v;
+  }
+}
+
+/** The lowest rate detection runs at (Pan & Tompkins' own). */
+const MIN_DETECTION_RATE_HZ = 200;
+
 export class RPeakDetector {
   readonly sampleRateHz: number;
+  /** Largest decision delay, in input samples. */
   readonly maxDelaySamples: number;
-  /** Called with the absolute sample index of the R peak and the index at which it was decided. */
+  /** Detection runs on input samples whose absolute index is a multiple of this. */
+  readonly decimation: number;
+  /** Called with the absolute input-rate index of the R peak and the index at which it was decided. */
   onBeat: (peakIndex: number, decidedAt: number) => void = () => {};
 
   private readonly bandFilter: SosCascade;
-  /** The 5-15 Hz band-passed copy of the last frame (signal quality reads its power). */
+  /**
+   * The 5-15 Hz band-passed detection-rate samples of the last frame (signal quality reads its
+   * power): `band[j]` belongs to frame position `bandFirst + j * decimation`, for j < `bandLength`.
+   */
   readonly band: Float64Array;
+  bandFirst = 0;
+  bandLength = 0;
+  private readonly maxDelayDetection: number;
   // Derivative / MWI state
   private readonly d = new Float64Array(4);
   private readonly mwiRing: Float64Array;
   private mwiPos = 0;
   private mwiSum = 0;
   // Delay lines of the cleaned input (R location) and of the slope (T-wave test)
-  private readonly xRing: Float64Array;
-  private readonly slopeRing: Float64Array;
+  private readonly clean: SampleRing;
+  private readonly slopeRing: Float64Array; // detection rate
   private readonly ringMask: number;
-  private n = 0; // absolute index of the next input sample
+  private inputIndex = 0; // absolute input-rate index of the next input sample
+  private n = 0; // absolute detection-rate index of the next detection sample
   // Peak picking on the MWI
   private mwiMax = 0;
   private mwiMaxAt = 0;
   private held = 0; // height of the held candidate peak (0: none)
   private heldAt = 0;
   // Adaptive levels
-  private readonly qrsPeaks = new Float64Array(HISTORY);
-  private readonly noisePeaks = new Float64Array(HISTORY);
-  private readonly rrs = new Float64Array(HISTORY);
-  private qrsMean = 0;
-  private noiseMean = 0;
-  private rrMean: number;
+  private readonly qrsPeaks = new RecentMean();
+  private readonly noisePeaks = new RecentMean();
+  private readonly rrs: RecentMean;
   private threshold = 0;
   private lastBeatMwiAt = Number.NEGATIVE_INFINITY;
   private lastQrsSlope = 0;
@@ -76,11 +124,14 @@ export class RPeakDetector {
   private readonly relearnAfter: number;
 
   constructor(options: DetectorOptions) {
-    const fs = options.sampleRateHz;
-    this.sampleRateHz = fs;
-    this.maxDelaySamples = Math.round((options.maxDelayS ?? 0.5) * fs);
+    const inputRate = options.sampleRateHz;
+    this.sampleRateHz = inputRate;
+    this.decimation = Math.max(1, Math.floor(inputRate / MIN_DETECTION_RATE_HZ));
+    const fs = inputRate / this.decimation;
+    this.maxDelaySamples = Math.round((options.maxDelayS ?? 0.5) * inputRate);
+    this.maxDelayDetection = Math.floor(this.maxDelaySamples / this.decimation);
     this.bandFilter = new SosCascade(butterworthBandpass(2, 5, 15, fs));
-    this.band = new Float64Array(options.maxFrame ?? 4096);
+    this.band = new Float64Array(Math.ceil((options.maxFrame ?? 4096) / this.decimation));
     this.window150 = Math.round(0.15 * fs);
     this.ms200 = Math.round(0.2 * fs);
     this.ms360 = Math.round(0.36 * fs);
@@ -88,12 +139,10 @@ export class RPeakDetector {
     this.rLookback = Math.round(0.2 * fs);
     this.relearnAfter = Math.round(2.5 * fs);
     this.mwiRing = new Float64Array(this.window150);
-    let size = 1;
-    while (size < Math.round(1.0 * fs)) size <<= 1;
-    this.ringMask = size - 1;
-    this.xRing = new Float64Array(size);
-    this.slopeRing = new Float64Array(size);
-    this.rrMean = fs; // 60 bpm until learnt
+    this.slopeRing = new Float64Array(ringSize(fs));
+    this.ringMask = this.slopeRing.length - 1;
+    this.clean = options.clean;
+    this.rrs = new RecentMean(fs); // 60 bpm until learnt
     this.learnUntil = 2 * fs;
   }
 
@@ -112,22 +161,32 @@ export class RPeakDetector {
     const w150 = this.window150;
     const mask = this.ringMask;
     const band = this.band;
-    const xRing = this.xRing;
     const slopeRing = this.slopeRing;
     const ms95 = this.ms95;
     const learnUntil = this.learnUntil;
-    for (let i = 0; i < length; i++) band[i] = x[offset + i];
-    this.bandFilter.process(band, 0, length);
+    const dec = this.decimation;
+    const first = this.inputIndex;
+    this.inputIndex = first + length;
+    // Detection samples: those whose absolute input index is a multiple of the decimation.
+    const bandFirst = (dec - (first % dec)) % dec;
+    let count = 0;
+    for (let p = bandFirst; p < length; p += dec) band[count++] = x[offset + p];
+    this.bandFirst = bandFirst;
+    this.bandLength = count;
+    this.bandFilter.process(band, 0, count);
     // The per-sample path keeps its state in locals; anything else happens in the rare slow calls,
     // which see the state written back first.
-    let [d0, d1, d2, d3] = this.d;
+    const d = this.d;
+    let d0 = d[0];
+    let d1 = d[1];
+    let d2 = d[2];
+    let d3 = d[3];
     let mwiSum = this.mwiSum;
     let mwiPos = this.mwiPos;
     let mwiMax = this.mwiMax;
     let mwiMaxAt = this.mwiMaxAt;
     let n = this.n;
-    for (let i = 0; i < length; i++, n++) {
-      xRing[n & mask] = x[offset + i];
+    for (let i = 0; i < count; i++, n++) {
       const b = band[i];
       // 5-point derivative (Pan-Tompkins): (2x[n] + x[n-1] - x[n-3] - 2x[n-4]) / 8
       const deriv = (2 * b + d0 - d2 - 2 * d3) * 0.125;
@@ -156,10 +215,10 @@ export class RPeakDetector {
         this.timedEvents(n);
       }
     }
-    this.d[0] = d0;
-    this.d[1] = d1;
-    this.d[2] = d2;
-    this.d[3] = d3;
+    d[0] = d0;
+    d[1] = d1;
+    d[2] = d2;
+    d[3] = d3;
     this.mwiSum = mwiSum;
     this.mwiPos = mwiPos;
     this.mwiMax = mwiMax;
@@ -173,8 +232,6 @@ export class RPeakDetector {
     if (n + 1 === this.learnUntil) {
       this.qrsPeaks.fill(this.learnMax * 0.5);
       this.noisePeaks.fill(0);
-      this.qrsMean = this.learnMax * 0.5;
-      this.noiseMean = 0;
       this.updateThreshold();
     }
   }
@@ -193,22 +250,21 @@ export class RPeakDetector {
       this.recentMax > 0
     ) {
       this.qrsPeaks.fill(this.recentMax * 0.5);
-      this.qrsMean = this.recentMax * 0.5;
-      this.noisePeaks.fill(Math.min(this.noiseMean, this.recentMax * 0.125));
-      this.noiseMean = this.noisePeaks[0];
+      this.noisePeaks.fill(Math.min(this.noisePeaks.mean, this.recentMax * 0.125));
       this.updateThreshold();
       this.recentMax = 0;
       this.lastRelearn = n;
     }
     // Search-back, at the latest when the candidate would exceed the allowed decision delay.
     if (this.sbPeak > 0 && n >= this.learnUntil) {
-      const dueByRhythm = n - this.lastBeatMwiAt > 1.5 * this.rrMean;
+      const dueByRhythm = n - this.lastBeatMwiAt > 1.5 * this.rrs.mean;
       // The R peak lies at most rLookback before its MWI peak: decide before R + maxDelay.
-      const dueByDelay = n - this.sbAt >= this.maxDelaySamples - this.rLookback;
+      const dueByDelay = n - this.sbAt >= this.maxDelayDetection - this.rLookback;
       if (dueByRhythm || dueByDelay) {
         if (!this.sbBeatAfter && this.sbPeak > 0.5 * this.threshold && this.held < this.threshold) {
           const sinceLast = this.sbAt - this.lastBeatMwiAt;
-          if (dueByRhythm || sinceLast > 0.75 * this.rrMean) this.acceptBeat(this.sbPeak, this.sbAt, n, true);
+          if (dueByRhythm || sinceLast > 0.75 * this.rrs.mean)
+            this.acceptBeat(this.sbPeak, this.sbAt, n, true);
         }
         this.sbPeak = 0;
       }
@@ -230,8 +286,8 @@ export class RPeakDetector {
     if (this.sbPeak > 0) {
       afterLearning = Math.min(
         afterLearning,
-        this.lastBeatMwiAt + 1.5 * this.rrMean,
-        this.sbAt + this.maxDelaySamples - this.rLookback,
+        this.lastBeatMwiAt + 1.5 * this.rrs.mean,
+        this.sbAt + this.maxDelayDetection - this.rLookback,
       );
     }
     this.nextEvent = Math.min(t, Math.max(afterLearning, this.learnUntil));
@@ -271,9 +327,7 @@ export class RPeakDetector {
   }
 
   private addNoise(height: number, at: number): void {
-    this.noiseMean += (height - this.noisePeaks[0]) / HISTORY;
-    this.noisePeaks.copyWithin(0, 1);
-    this.noisePeaks[HISTORY - 1] = height;
+    this.noisePeaks.push(height);
     this.updateThreshold();
     if (at - this.lastBeatMwiAt > this.ms360 && height > this.sbPeak) {
       this.sbPeak = height;
@@ -284,27 +338,24 @@ export class RPeakDetector {
 
   private acceptBeat(height: number, at: number, now: number, searchback: boolean): void {
     const rr = at - this.lastBeatMwiAt;
-    if (Number.isFinite(rr) && rr < 3 * this.sampleRateHz) {
+    if (Number.isFinite(rr) && rr < (3 * this.sampleRateHz) / this.decimation) {
       // Search-back beats are weighted as QRS but their RR is trusted like any other.
-      this.rrMean += (rr - this.rrs[0]) / HISTORY;
-      this.rrs.copyWithin(0, 1);
-      this.rrs[HISTORY - 1] = rr;
+      this.rrs.push(rr);
     }
     const h = searchback ? Math.max(height, this.threshold) : height;
-    this.qrsMean += (h - this.qrsPeaks[0]) / HISTORY;
-    this.qrsPeaks.copyWithin(0, 1);
-    this.qrsPeaks[HISTORY - 1] = h;
+    this.qrsPeaks.push(h);
     this.updateThreshold();
     this.lastBeatMwiAt = at;
     this.lastQrsSlope = this.maxSlope(at);
     this.sbPeak = 0;
     this.recentMax = 0;
     const r = this.locateR(at);
-    this.onBeat(r, now);
+    this.onBeat(r, now * this.decimation);
   }
 
   private updateThreshold(): void {
-    this.threshold = this.noiseMean + 0.3125 * (this.qrsMean - this.noiseMean);
+    const noise = this.noisePeaks.mean;
+    this.threshold = noise + 0.3125 * (this.qrsPeaks.mean - noise);
   }
 
   /** Largest slope in the 150 ms before an MWI peak. */
@@ -318,13 +369,15 @@ export class RPeakDetector {
     return m;
   }
 
-  /** The R peak: the largest deviation of the cleaned signal in the QRS before the MWI peak. */
+  /** The R peak, at the input rate: the largest deviation of the cleaned signal in the QRS before the MWI peak. */
   private locateR(at: number): number {
-    let best = at;
+    const dec = this.decimation;
+    const to = at * dec;
+    let best = to;
     let bestV = -1;
-    const from = Math.max(at - this.rLookback, this.n - this.ringMask, 0);
-    for (let k = from; k <= at; k++) {
-      const v = Math.abs(this.xRing[k & this.ringMask]);
+    const from = Math.max(to - this.rLookback * dec, this.clean.oldest);
+    for (let k = from; k <= to; k++) {
+      const v = Math.abs(this.clean.at(k));
       if (v > bestV) {
         bestV = v;
         best = k;
@@ -332,4 +385,11 @@ export class RPeakDetector {
     }
     return best;
   }
+}
+
+/** A power of two holding at least one second at `rateHz`. */
+function ringSize(rateHz: number): number {
+  let size = 1;
+  while (size < Math.round(rateHz)) size <<= 1;
+  return size;
 }

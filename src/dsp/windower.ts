@@ -9,7 +9,7 @@ import {
   type QualityThresholds,
   rateWindow,
 } from './quality.js';
-import { SampleRing } from './ring-buffer.js';
+import type { SampleRing } from './ring-buffer.js';
 import type { WindowSpec } from './window-spec.js';
 
 /** A model window with its quality and heart rate. One object is reused: copy what you keep. */
@@ -18,8 +18,12 @@ export interface EcgWindow {
   startIndex: number;
   endIndex: number;
   sampleRateHz: number;
-  /** The window, normalised as the spec asks. */
-  samples: Float32Array;
+  /**
+   * The window's samples, normalised as the spec asks, in a new array. Only valid during the
+   * `onWindow` call: a window is materialised only when a consumer (the model) wants it, since
+   * copying 2500 samples every hop would cost more than rating them.
+   */
+  copySamples(): Float32Array;
   quality: QualityClass;
   reasons: number;
   sqi: QualityInputs;
@@ -39,14 +43,23 @@ const R2 = 6;
 const B1 = 7; // Σ baseline, Σ baseline², count (baseline runs at a quarter rate)
 const B2 = 8;
 const BN = 9;
-const Q2 = 10; // Σ band² (QRS band)
+const Q2 = 10; // Σ band², count (QRS band, at the detector's rate)
+const QN = 17;
 const FLAT = 11;
 const SAT = 12;
 const LEAD = 13;
 const GAP = 14;
 const CMIN = 15;
 const CMAX = 16;
-const FIELDS = 17;
+const FIELDS = 18;
+
+/** The QRS-band samples of a frame at the detector's rate: band[j] is frame position first + j * step. */
+export interface QrsBand {
+  readonly band: Float64Array;
+  readonly bandFirst: number;
+  readonly bandLength: number;
+  readonly decimation: number;
+}
 
 /** A raw run this long with no change at all is a flatline (a pinned or disconnected input). */
 const FLAT_RUN_S = 0.1;
@@ -82,13 +95,21 @@ export class Windower {
   private baseS2 = 0;
   private basePrimed = false;
   private readonly window: EcgWindow;
+  /** Normalisation of the window last emitted: (x - shift) * scale. */
+  private shift = 0;
+  private scale = 1;
   private readonly beats: BeatRing;
   private readonly decisionDelaySamples: number;
 
   constructor(
     spec: WindowSpec,
     beats: BeatRing,
-    options: { maxFrame: number; decisionDelaySamples: number; thresholds?: QualityThresholds },
+    options: {
+      /** The cleaned stream, filled by the caller up to the end of each frame; holds a window or more. */
+      ring: SampleRing;
+      decisionDelaySamples: number;
+      thresholds?: QualityThresholds;
+    },
   ) {
     if (spec.hopSamples > spec.windowSamples) throw new RangeError('hop must not exceed the window');
     this.spec = spec;
@@ -99,7 +120,8 @@ export class Windower {
     this.blocksPerWindow = spec.windowSamples / this.blockSize;
     this.hopBlocks = spec.hopSamples / this.blockSize;
     this.stats = new Float64Array(this.blocksPerWindow * FIELDS);
-    this.ring = new SampleRing(spec.windowSamples + options.maxFrame);
+    if (options.ring.capacity < spec.windowSamples) throw new RangeError('the ring must hold a window');
+    this.ring = options.ring;
     this.flatRunMin = Math.round(FLAT_RUN_S * spec.sampleRateHz);
     this.baseCoef = new Float64Array(butterworthLowpass(2, 1, spec.sampleRateHz / 4)[0]);
     this.resetBlock(0);
@@ -107,7 +129,7 @@ export class Windower {
       startIndex: 0,
       endIndex: 0,
       sampleRateHz: spec.sampleRateHz,
-      samples: new Float32Array(spec.windowSamples),
+      copySamples: () => this.copyWindow(),
       quality: 'unusable',
       reasons: 0,
       sqi: {
@@ -136,16 +158,15 @@ export class Windower {
     this.stats[o + CMAX] = Number.NEGATIVE_INFINITY;
   }
 
-  /** Adds `length` samples: raw (resampled, unfiltered), clean (filtered), band (QRS band) and flags. */
+  /** Adds `length` samples: raw (resampled, unfiltered), clean (filtered), the QRS band and flags. */
   process(
     raw: Float64Array,
     clean: Float64Array,
-    band: Float64Array,
+    qrs: QrsBand,
     flags: Uint8Array,
     length: number,
     ingressNs: bigint,
   ): void {
-    this.ring.push(clean, 0, length);
     const bc = this.baseCoef;
     const b0 = bc[0];
     const b1 = bc[1];
@@ -153,6 +174,10 @@ export class Windower {
     const a1 = bc[3];
     const a2 = bc[4];
     const flatRunMin = this.flatRunMin;
+    const band = qrs.band;
+    const bandFirst = qrs.bandFirst;
+    const bandStep = qrs.decimation;
+    const bandEnd = bandFirst + qrs.bandLength * bandStep;
     if (!this.basePrimed && length > 0) {
       const r0 = raw[0];
       this.baseS1 = r0 - b0 * r0; // steady state for a constant input (unit DC gain)
@@ -175,6 +200,7 @@ export class Windower {
         r1 = 0,
         r2 = 0,
         q2 = 0,
+        qn = 0,
         bs1 = 0,
         bs2 = 0,
         bn = 0;
@@ -184,43 +210,56 @@ export class Windower {
         gap = 0;
       let cmin = Number.POSITIVE_INFINITY;
       let cmax = Number.NEGATIVE_INFINITY;
+      // One short loop per input, so each keeps its few sums in registers (one loop for all of them
+      // spills accumulators to the stack and runs at half the speed).
       for (let k = i; k < end; k++) {
-        const r = raw[k];
         const c = clean[k];
-        const q = band[k];
         const c2 = c * c;
         c1 += c;
         c2s += c2;
         c3 += c2 * c;
         c4 += c2 * c2;
+        cmin = Math.min(cmin, c);
+        cmax = Math.max(cmax, c);
+      }
+      for (let k = i; k < end; k++) {
+        const r = raw[k];
         r1 += r;
         r2 += r * r;
+        // Flatline: an exactly constant raw input (a real ECG front end always shows some noise).
+        // Counted without branches, which mispredict on real signals: when a run reaches
+        // flatRunMin repeats its samples count at once, then each further repeat counts.
+        flatRun = (flatRun + 1) * +(r === lastRaw);
+        flat += +(flatRun === flatRunMin) * flatRunMin + +(flatRun > flatRunMin);
+        lastRaw = r;
+      }
+      let p = i <= bandFirst ? bandFirst : bandFirst + Math.ceil((i - bandFirst) / bandStep) * bandStep;
+      for (let j = (p - bandFirst) / bandStep; p < end && p < bandEnd; p += bandStep, j++) {
+        const q = band[j];
         q2 += q * q;
-        if (c < cmin) cmin = c;
-        if (c > cmax) cmax = c;
-        const f = flags[k];
-        if (f !== 0) {
+        qn++;
+      }
+      let anyFlag = 0;
+      for (let k = i; k < end; k++) anyFlag |= flags[k];
+      if (anyFlag !== 0) {
+        for (let k = i; k < end; k++) {
+          const f = flags[k];
           if (f & SampleFlag.Saturated) sat++;
           if (f & SampleFlag.LeadOff) lead++;
           if (f & SampleFlag.Gap) gap++;
         }
-        // Flatline: an exactly constant raw input (a real ECG front end always shows some noise).
-        if (r === lastRaw) {
-          flatRun++;
-          if (flatRun === flatRunMin) flat += flatRunMin;
-          else if (flatRun > flatRunMin) flat++;
-        } else flatRun = 0;
-        lastRaw = r;
-        if ((index & 3) === 0) {
-          const y = b0 * r + baseS1;
-          baseS1 = b1 * r - a1 * y + baseS2;
-          baseS2 = b2 * r - a2 * y;
-          bs1 += y;
-          bs2 += y * y;
-          bn++;
-        }
-        index++;
       }
+      // The baseline filter runs on every fourth absolute index.
+      for (let k = i + ((4 - (index & 3)) & 3); k < end; k += 4) {
+        const r = raw[k];
+        const y = b0 * r + baseS1;
+        baseS1 = b1 * r - a1 * y + baseS2;
+        baseS2 = b2 * r - a2 * y;
+        bs1 += y;
+        bs2 += y * y;
+        bn++;
+      }
+      index += end - i;
       const st = this.stats;
       const o = (this.block % this.blocksPerWindow) * FIELDS;
       st[o + N] += end - i;
@@ -231,6 +270,7 @@ export class Windower {
       st[o + R1] += r1;
       st[o + R2] += r2;
       st[o + Q2] += q2;
+      st[o + QN] += qn;
       st[o + B1] += bs1;
       st[o + B2] += bs2;
       st[o + BN] += bn;
@@ -279,7 +319,8 @@ export class Windower {
       b1 = 0,
       b2 = 0,
       bn = 0,
-      q2 = 0;
+      q2 = 0,
+      qn = 0;
     let flat = 0,
       sat = 0,
       lead = 0,
@@ -299,6 +340,7 @@ export class Windower {
       b2 += st[o + B2];
       bn += st[o + BN];
       q2 += st[o + Q2];
+      qn += st[o + QN];
       flat += st[o + FLAT];
       sat += st[o + SAT];
       lead += st[o + LEAD];
@@ -318,7 +360,7 @@ export class Windower {
     sqi.flatFraction = Math.min(1, flat / n);
     sqi.swingMv = cmax - cmin;
     sqi.kurtosis = m2 > 1e-12 ? m4 / (m2 * m2) : 0;
-    sqi.pSqi = c2 > 0 ? q2 / (c2 - n * mean * mean) : 0;
+    sqi.pSqi = qn > 0 && m2 > 0 ? q2 / qn / m2 : 0;
     sqi.basSqi = rawVar > 1e-12 ? Math.max(0, 1 - baseVar / rawVar) : 0;
     const hr = w.heartRate;
     heartRateIn(this.beats, start, end, end - this.decisionDelaySamples, this.spec.sampleRateHz, hr);
@@ -333,10 +375,15 @@ export class Windower {
     w.ingressNs = ingressNs;
     if (this.spec.normalization === 'zscore') {
       const sd = Math.sqrt(Math.max(m2, 0));
-      this.ring.copyOut(start, this.spec.windowSamples, w.samples, mean, sd > 1e-9 ? 1 / sd : 0);
-    } else {
-      this.ring.copyOut(start, this.spec.windowSamples, w.samples);
+      this.shift = mean;
+      this.scale = sd > 1e-9 ? 1 / sd : 0;
     }
     this.onWindow(w);
+  }
+
+  private copyWindow(): Float32Array {
+    const out = new Float32Array(this.spec.windowSamples);
+    this.ring.copyOut(this.window.startIndex, out.length, out, this.shift, this.scale);
+    return out;
   }
 }

@@ -70,7 +70,7 @@ export async function labelledWindows(
     onWindow: (w, startS) => {
       if (w.quality === 'unusable') return;
       const segment = segments.find((s) => startS >= s.startS && startS + lengthS <= s.endS);
-      if (segment) out.push({ segment, startS, samples: w.samples.slice() });
+      if (segment) out.push({ segment, startS, samples: w.copySamples() });
     },
   });
   return out;
@@ -82,7 +82,7 @@ export async function usableWindows(record: string, spec: WindowSpec): Promise<F
   await analyzeRecord(record, {
     spec,
     onWindow: (w) => {
-      if (w.quality !== 'unusable') out.push(w.samples.slice());
+      if (w.quality !== 'unusable') out.push(w.copySamples());
     },
   });
   return out;
