@@ -8,6 +8,7 @@ import {
   type Section,
 } from '../src/dsp/filter-design.js';
 import { SosCascade } from '../src/dsp/sos-cascade.js';
+import { DspArena } from '../src/dsp/wasm/arena.js';
 
 // Reference values: scipy.signal.butter(..., output='sos') and scipy.signal.iirnotch (scipy 1.17), a0 dropped.
 const REF: Record<string, Section[]> = {
@@ -73,6 +74,14 @@ t.test('Butterworth responses: -3 dB at the cutoff, notch nulls mains', async (t
   t.throws(() => butterworthLowpass(4, 300, 500), RangeError);
 });
 
+/** A cascade filtering, in place, an arena buffer that starts as a copy of `x`. */
+function inArena(sections: Section[], x: Float64Array) {
+  const arena = new DspArena(SosCascade.arenaBytes(sections.length) + DspArena.bytesFor(x.length));
+  const buffer = arena.f64(x.length);
+  buffer.set(x);
+  return { cascade: new SosCascade(sections, arena, buffer), buffer };
+}
+
 t.test('the cascade filters identically whatever the frame sizes', async (t) => {
   const sections = [
     ...butterworthHighpass(2, 0.5, 500),
@@ -82,19 +91,18 @@ t.test('the cascade filters identically whatever the frame sizes', async (t) => 
   const x = new Float64Array(5000).map(
     (_, i) => Math.sin(i * 0.05) + 0.3 * Math.sin(i * 0.63) + (i % 97 === 0 ? 2 : 0),
   );
-  const whole = x.slice();
-  new SosCascade(sections).process(whole, 0, whole.length);
-  const framed = x.slice();
-  const c = new SosCascade(sections);
+  const whole = inArena(sections, x);
+  whole.cascade.process(0, x.length);
+  const { cascade: c, buffer: framed } = inArena(sections, x);
   let off = 0;
   let k = 1;
   while (off < framed.length) {
     const n = Math.min(k, framed.length - off);
-    c.process(framed, off, n);
+    c.process(off, n);
     off += n;
     k = (k * 7 + 3) % 61 || 1;
   }
-  t.same(Array.from(framed), Array.from(whole));
+  t.same(Array.from(framed), Array.from(whole.buffer));
   // and equals a direct-form evaluation of the difference equations
   const direct = x.slice();
   for (const [b0, b1, b2, a1, a2] of sections) {
@@ -113,19 +121,27 @@ t.test('the cascade filters identically whatever the frame sizes', async (t) => 
     }
   }
   t.ok(
-    direct.every((v, i) => Math.abs(v - whole[i]) < 1e-9),
-    'DF2T equals direct form',
+    direct.every((v, i) => Math.abs(v - whole.buffer[i]) < 1e-9),
+    'the kernel evaluates the difference equations',
   );
 });
 
 t.test('priming removes the start-up step of a DC offset', async (t) => {
   const sections = [...butterworthHighpass(2, 0.5, 500), ...butterworthLowpass(4, 40, 500)];
-  const c = new SosCascade(sections);
+  const { cascade: c, buffer: x } = inArena(sections, new Float64Array(100).fill(-5.12));
   c.primeWith(-5.12);
-  const x = new Float64Array(100).fill(-5.12);
-  c.process(x, 0, x.length);
+  c.process(0, x.length);
   t.ok(
     x.every((v) => Math.abs(v) < 1e-9),
     'a constant offset gives zero from the first sample',
   );
+});
+
+t.test('a cascade refuses ranges outside its buffers and buffers outside its arena', async (t) => {
+  const sections = butterworthLowpass(2, 40, 500);
+  const { cascade } = inArena(sections, new Float64Array(20));
+  t.throws(() => cascade.process(10, 11), RangeError);
+  const arena = new DspArena(SosCascade.arenaBytes(1));
+  t.throws(() => new SosCascade(sections, arena, new Float64Array(20)), /not in this DSP arena/);
+  t.throws(() => arena.f64(1000), /cannot hold/);
 });

@@ -6,6 +6,7 @@ import { Resampler } from './resampler.js';
 import { SampleRing } from './ring-buffer.js';
 import { RPeakDetector } from './rpeak-detector.js';
 import { SosCascade } from './sos-cascade.js';
+import { DspArena } from './wasm/arena.js';
 import { DEFAULT_WINDOW_SPEC, type WindowSpec } from './window-spec.js';
 import { type EcgWindow, Windower } from './windower.js';
 
@@ -69,10 +70,19 @@ export class EcgChain {
     this.spec = options.spec ?? DEFAULT_WINDOW_SPEC;
     const fs = this.spec.sampleRateHz;
     this.maxFrame = options.maxFrame ?? 1024;
-    this.resampler = new Resampler(options.inputRateHz, fs, { maxFrame: this.maxFrame });
+    // One arena for the buffers the kernels share: resampled (raw) → cleaned → window statistics.
+    const sections = cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs);
+    const resampling = { maxFrame: this.maxFrame };
+    const cleanBound = Math.ceil((this.maxFrame * fs) / options.inputRateHz) + 4; // >= the resampler's output
+    const arena = new DspArena(
+      Resampler.arenaBytes(options.inputRateHz, fs, resampling) +
+        SosCascade.arenaBytes(sections.length) +
+        DspArena.bytesFor(cleanBound, Windower.arenaLength),
+    );
+    this.resampler = new Resampler(options.inputRateHz, fs, { ...resampling, arena });
     const outMax = this.resampler.out.length;
-    this.cascade = new SosCascade(cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs));
-    this.clean = new Float64Array(outMax);
+    this.clean = arena.f64(outMax);
+    this.cascade = new SosCascade(sections, arena, this.resampler.out, this.clean);
     this.cleanRing = new SampleRing(Math.max(this.spec.windowSamples, fs) + outMax);
     this.detector = new RPeakDetector({
       sampleRateHz: fs,
@@ -82,6 +92,8 @@ export class EcgChain {
     });
     this.windower = new Windower(this.spec, this.beats, {
       ring: this.cleanRing,
+      arena,
+      clean: this.clean,
       decisionDelaySamples: this.detector.maxDelaySamples,
       thresholds: options.thresholds,
     });
@@ -118,8 +130,10 @@ export class EcgChain {
     if (m === 0) return;
     const raw = rs.out;
     const clean = this.clean;
+    let flagged = rs.outFlagged;
     if (this.gapPending) {
       rs.outFlags[0] |= SampleFlag.Gap;
+      flagged = true;
       this.gapPending = false;
       this.detector.restartTiming();
       this.windower.markGap();
@@ -129,10 +143,10 @@ export class EcgChain {
       this.cascade.primeWith(raw[0]);
       this.primed = true;
     }
-    this.cascade.process(raw, 0, m, clean);
+    this.cascade.process(0, m);
     this.cleanRing.push(clean, 0, m);
     this.onClean?.(clean, m);
     this.detector.process(clean, 0, m);
-    this.windower.process(raw, clean, this.detector, rs.outFlags, m, ingressNs);
+    this.windower.process(raw, this.detector, flagged ? rs.outFlags : null, m, ingressNs);
   }
 }

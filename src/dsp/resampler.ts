@@ -4,36 +4,15 @@
  * `passbandHz` and everything above min(in, out)/2 (aliases when decimating, images when
  * interpolating) is attenuated by at least `stopbandDb`.
  */
-import { wasmBase64 } from './wasm/resample.wasm.js';
+import { DspArena } from './wasm/arena.js';
 
 export interface ResamplerOptions {
   passbandHz?: number;
   stopbandDb?: number;
   /** Largest input frame the caller will pass (sizes the output buffers). */
   maxFrame?: number;
-}
-
-interface ResampleKernel {
-  resample(
-    phases: number,
-    line: number,
-    taps: number,
-    up: number,
-    down: number,
-    length: number,
-    out: number,
-    phase: number,
-  ): number;
-}
-
-let kernelModule: WebAssembly.Module | null = null;
-
-/** A kernel instance on its own memory of `bytes` (each resampler owns one; compiled once). */
-function instantiateKernel(bytes: number): { kernel: ResampleKernel; memory: WebAssembly.Memory } {
-  kernelModule ??= new WebAssembly.Module(Buffer.from(wasmBase64, 'base64'));
-  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
-  const instance = new WebAssembly.Instance(kernelModule, { env: { memory } });
-  return { kernel: instance.exports as unknown as ResampleKernel, memory };
+  /** Where the buffers live (a chain shares one with its other stages); by default its own. */
+  arena?: DspArena;
 }
 
 function gcd(a: number, b: number): number {
@@ -91,6 +70,50 @@ export function designLowpassFir(
   return h;
 }
 
+interface PolyphaseDesign {
+  up: number;
+  down: number;
+  /** up × taps coefficients, phase-major, each phase in chronological order; null when in = out. */
+  phases: Float64Array | null;
+  taps: number;
+  delaySeconds: number;
+  maxFrame: number;
+  outLength: number;
+}
+
+function designPolyphase(inRateHz: number, outRateHz: number, options: ResamplerOptions): PolyphaseDesign {
+  if (!(inRateHz > 0 && outRateHz > 0)) throw new RangeError('resampler rates must be positive');
+  const { up, down } = rateRatio(inRateHz, outRateHz);
+  const maxFrame = options.maxFrame ?? 4096;
+  const outLength = Math.ceil((maxFrame * up) / down) + 2;
+  if (up === 1 && down === 1)
+    return { up, down, phases: null, taps: 1, delaySeconds: 0, maxFrame, outLength };
+  const stopHz = Math.min(inRateHz, outRateHz) / 2;
+  const passHz = Math.min(options.passbandHz ?? 45, stopHz * 0.5);
+  const proto = designLowpassFir(passHz, stopHz, inRateHz * up, options.stopbandDb ?? 70);
+  // Taps per phase rounded up to a multiple of 4 (zero-padded): the kernel takes four per step.
+  const taps = Math.ceil(Math.ceil(proto.length / up) / 4) * 4;
+  const phases = new Float64Array(up * taps);
+  for (let p = 0; p < up; p++) {
+    let sum = 0;
+    for (let j = 0; j < taps; j++) {
+      const i = p + j * up;
+      const v = i < proto.length ? proto[i] : 0;
+      phases[p * taps + (taps - 1 - j)] = v;
+      sum += v;
+    }
+    // Unit DC gain in every phase: a constant input stays constant (no phase ripple).
+    for (let j = 0; j < taps; j++) phases[p * taps + j] /= sum;
+  }
+  const delaySeconds = (proto.length - 1) / 2 / (inRateHz * up);
+  return { up, down, phases, taps, delaySeconds, maxFrame, outLength };
+}
+
+/** Arena buffers of a design: phases, line (taps - 1 earlier samples + a frame), output. */
+function bufferLengths(d: PolyphaseDesign): number[] {
+  return d.phases === null ? [d.outLength] : [d.phases.length, d.taps - 1 + d.maxFrame, d.outLength];
+}
+
 export class Resampler {
   readonly inRateHz: number;
   readonly outRateHz: number;
@@ -99,66 +122,49 @@ export class Resampler {
   /** Group delay of the filter, in seconds. */
   readonly delaySeconds: number;
   readonly tapsPerPhase: number;
-  /** Output of the last `process` call; valid until the next call. */
+  /** Output of the last `process` call (a buffer of the arena); valid until the next call. */
   readonly out: Float64Array;
   readonly outFlags: Uint8Array;
+  /** Whether any of the last `process` call's output flags is set (most frames carry none). */
+  outFlagged = false;
   private readonly maxFrame: number;
-  // The filter runs in a WebAssembly kernel; these are views of its memory (null when in = out).
-  private readonly kernel: ResampleKernel | null = null;
-  private readonly phases: Float64Array | null = null; // phase-major, each phase's taps in chronological order
+  private readonly arena: DspArena;
+  // Views of the arena; null when in = out (samples are copied through).
+  private readonly phases: Float64Array | null = null;
   private readonly line: Float64Array | null = null; // taps - 1 earlier samples, then the frame
+  // Byte offsets of phases, line and out in the arena, looked up once.
+  private readonly phasesAt: number = 0;
+  private readonly lineAt: number = 0;
+  private readonly outAt: number;
   private phase = 0;
   private pendingFlags = 0;
   private primed = false;
 
+  /** Bytes of arena a resampler with these parameters takes. */
+  static arenaBytes(inRateHz: number, outRateHz: number, options: ResamplerOptions = {}): number {
+    return DspArena.bytesFor(...bufferLengths(designPolyphase(inRateHz, outRateHz, options)));
+  }
+
   constructor(inRateHz: number, outRateHz: number, options: ResamplerOptions = {}) {
-    if (!(inRateHz > 0 && outRateHz > 0)) throw new RangeError('resampler rates must be positive');
+    const design = designPolyphase(inRateHz, outRateHz, options);
     this.inRateHz = inRateHz;
     this.outRateHz = outRateHz;
-    const { up, down } = rateRatio(inRateHz, outRateHz);
-    this.up = up;
-    this.down = down;
-    this.maxFrame = options.maxFrame ?? 4096;
-    const outLength = Math.ceil((this.maxFrame * up) / down) + 2;
-    this.outFlags = new Uint8Array(outLength);
-    if (up === 1 && down === 1) {
-      this.out = new Float64Array(outLength);
-      this.tapsPerPhase = 1;
-      this.delaySeconds = 0;
-      return;
+    this.up = design.up;
+    this.down = design.down;
+    this.tapsPerPhase = design.taps;
+    this.delaySeconds = design.delaySeconds;
+    this.maxFrame = design.maxFrame;
+    this.arena = options.arena ?? new DspArena(DspArena.bytesFor(...bufferLengths(design)));
+    this.outFlags = new Uint8Array(design.outLength);
+    if (design.phases !== null) {
+      this.phases = this.arena.f64(design.phases.length);
+      this.phases.set(design.phases);
+      this.line = this.arena.f64(design.taps - 1 + design.maxFrame);
+      this.phasesAt = this.arena.offsetOf(this.phases);
+      this.lineAt = this.arena.offsetOf(this.line);
     }
-    const stopHz = Math.min(inRateHz, outRateHz) / 2;
-    const passHz = Math.min(options.passbandHz ?? 45, stopHz * 0.5);
-    const proto = designLowpassFir(passHz, stopHz, inRateHz * up, options.stopbandDb ?? 70);
-    // Taps per phase rounded up to a multiple of 4 (zero-padded): the kernel takes four per step.
-    const taps = Math.ceil(Math.ceil(proto.length / up) / 4) * 4;
-    this.tapsPerPhase = taps;
-    // Kernel memory: phases, line (history + frame), output.
-    const layout = [up * taps, taps - 1 + this.maxFrame, outLength];
-    const { kernel, memory } = instantiateKernel(8 * layout.reduce((a, b) => a + b, 0));
-    this.kernel = kernel;
-    let at = 0;
-    const view = (length: number): Float64Array => {
-      const v = new Float64Array(memory.buffer, at, length);
-      at += 8 * length;
-      return v;
-    };
-    const phases = view(layout[0]);
-    this.line = view(layout[1]);
-    this.out = view(layout[2]);
-    for (let p = 0; p < up; p++) {
-      let sum = 0;
-      for (let j = 0; j < taps; j++) {
-        const i = p + j * up;
-        const v = i < proto.length ? proto[i] : 0;
-        phases[p * taps + (taps - 1 - j)] = v;
-        sum += v;
-      }
-      // Unit DC gain in every phase: a constant input stays constant (no phase ripple).
-      for (let j = 0; j < taps; j++) phases[p * taps + j] /= sum;
-    }
-    this.phases = phases;
-    this.delaySeconds = (proto.length - 1) / 2 / (inRateHz * up);
+    this.out = this.arena.f64(design.outLength);
+    this.outAt = this.arena.offsetOf(this.out);
   }
 
   /**
@@ -169,16 +175,19 @@ export class Resampler {
   process(x: Float64Array, offset: number, length: number, flags?: Uint8Array): number {
     if (length > this.maxFrame) throw new RangeError(`frame of ${length} exceeds maxFrame ${this.maxFrame}`);
     const out = this.out;
-    const outFlags = this.outFlags;
-    const kernel = this.kernel;
-    if (kernel === null) {
+    const line = this.line;
+    if (line === null) {
+      const outFlags = this.outFlags;
+      let any = 0;
       for (let i = 0; i < length; i++) {
         out[i] = x[offset + i];
-        outFlags[i] = flags ? flags[offset + i] : 0;
+        const f = flags ? flags[offset + i] : 0;
+        outFlags[i] = f;
+        any |= f;
       }
+      this.outFlagged = any !== 0;
       return length;
     }
-    const line = this.line!;
     const keep = this.tapsPerPhase - 1;
     if (!this.primed && length > 0) {
       line.fill(x[offset], 0, keep); // start from the first value, not from zero: no start-up step
@@ -186,19 +195,18 @@ export class Resampler {
     }
     for (let i = 0; i < length; i++) line[keep + i] = x[offset + i];
     const phase0 = this.phase;
-    const n = kernel.resample(
-      this.phases!.byteOffset,
-      line.byteOffset,
+    const n = this.arena.kernels.resample(
+      this.phasesAt,
+      this.lineAt,
       this.tapsPerPhase,
       this.up,
       this.down,
       length,
-      this.out.byteOffset,
+      this.outAt,
       phase0,
     );
     this.phase = phase0 + n * this.down - length * this.up;
     for (let i = 0; i < keep; i++) line[i] = line[length + i]; // a loop: copyWithin costs more on so few
-
     this.spreadFlags(flags, offset, length, phase0, n);
     return n;
   }
@@ -215,6 +223,7 @@ export class Resampler {
     let pending = this.pendingFlags;
     let any = pending;
     if (flags) for (let i = 0; i < length; i++) any |= flags[offset + i];
+    this.outFlagged = any !== 0;
     if (any === 0) {
       for (let k = 0; k < n; k++) outFlags[k] = 0;
       return;

@@ -1,6 +1,7 @@
 import { butterworthBandpass } from './filter-design.js';
 import type { SampleRing } from './ring-buffer.js';
 import { SosCascade } from './sos-cascade.js';
+import { DspArena } from './wasm/arena.js';
 
 /**
  * Streaming QRS detector after Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
@@ -130,8 +131,11 @@ export class RPeakDetector {
     const fs = inputRate / this.decimation;
     this.maxDelaySamples = Math.round((options.maxDelayS ?? 0.5) * inputRate);
     this.maxDelayDetection = Math.floor(this.maxDelaySamples / this.decimation);
-    this.bandFilter = new SosCascade(butterworthBandpass(2, 5, 15, fs));
-    this.band = new Float64Array(Math.ceil((options.maxFrame ?? 4096) / this.decimation));
+    const bandSections = butterworthBandpass(2, 5, 15, fs);
+    const bandLength = Math.ceil((options.maxFrame ?? 4096) / this.decimation);
+    const arena = new DspArena(SosCascade.arenaBytes(bandSections.length) + DspArena.bytesFor(bandLength));
+    this.band = arena.f64(bandLength);
+    this.bandFilter = new SosCascade(bandSections, arena, this.band);
     this.window150 = Math.round(0.15 * fs);
     this.ms200 = Math.round(0.2 * fs);
     this.ms360 = Math.round(0.36 * fs);
@@ -173,7 +177,7 @@ export class RPeakDetector {
     for (let p = bandFirst; p < length; p += dec) band[count++] = x[offset + p];
     this.bandFirst = bandFirst;
     this.bandLength = count;
-    this.bandFilter.process(band, 0, count);
+    this.bandFilter.process(0, count);
     // The per-sample path keeps its state in locals; anything else happens in the rare slow calls,
     // which see the state written back first.
     const d = this.d;

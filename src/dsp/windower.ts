@@ -10,6 +10,7 @@ import {
   rateWindow,
 } from './quality.js';
 import type { SampleRing } from './ring-buffer.js';
+import type { DspArena } from './wasm/arena.js';
 import type { WindowSpec } from './window-spec.js';
 
 /** A model window with its quality and heart rate. One object is reused: copy what you keep. */
@@ -75,6 +76,8 @@ function gcd(a: number, b: number): number {
  * is rated by summing its blocks: constant work per hop, nothing allocated per frame.
  */
 export class Windower {
+  /** Samples of arena a windower takes. */
+  static readonly arenaLength = 6;
   readonly spec: WindowSpec;
   onWindow: (w: EcgWindow) => void = () => {};
   private readonly thresholds: QualityThresholds;
@@ -95,6 +98,12 @@ export class Windower {
   private baseS2 = 0;
   private basePrimed = false;
   private readonly window: EcgWindow;
+  private readonly arena: DspArena;
+  private readonly cleanLength: number;
+  /** Σc, Σc², Σc³, Σc⁴, min, max of a stretch, from the `moments` kernel. */
+  private readonly moments: Float64Array;
+  private readonly cleanAt: number;
+  private readonly momentsAt: number;
   /** Normalisation of the window last emitted: (x - shift) * scale. */
   private shift = 0;
   private scale = 1;
@@ -107,6 +116,9 @@ export class Windower {
     options: {
       /** The cleaned stream, filled by the caller up to the end of each frame; holds a window or more. */
       ring: SampleRing;
+      /** Each frame's cleaned samples, a buffer of `arena` (which lends `arenaLength` more). */
+      clean: Float64Array;
+      arena: DspArena;
       decisionDelaySamples: number;
       thresholds?: QualityThresholds;
     },
@@ -122,6 +134,11 @@ export class Windower {
     this.stats = new Float64Array(this.blocksPerWindow * FIELDS);
     if (options.ring.capacity < spec.windowSamples) throw new RangeError('the ring must hold a window');
     this.ring = options.ring;
+    this.arena = options.arena;
+    this.cleanLength = options.clean.length;
+    this.moments = options.arena.f64(Windower.arenaLength);
+    this.cleanAt = options.arena.offsetOf(options.clean);
+    this.momentsAt = options.arena.offsetOf(this.moments);
     this.flatRunMin = Math.round(FLAT_RUN_S * spec.sampleRateHz);
     this.baseCoef = new Float64Array(butterworthLowpass(2, 1, spec.sampleRateHz / 4)[0]);
     this.resetBlock(0);
@@ -158,12 +175,12 @@ export class Windower {
     this.stats[o + CMAX] = Number.NEGATIVE_INFINITY;
   }
 
-  /** Adds `length` samples: raw (resampled, unfiltered), clean (filtered), the QRS band and flags. */
+  /** Adds `length` samples: raw (resampled, unfiltered), the cleaned buffer's, the QRS band and flags. */
   process(
     raw: Float64Array,
-    clean: Float64Array,
     qrs: QrsBand,
-    flags: Uint8Array,
+    /** The samples' flags, or null when none is set. */
+    flags: Uint8Array | null,
     length: number,
     ingressNs: bigint,
   ): void {
@@ -173,6 +190,7 @@ export class Windower {
     const b2 = bc[2];
     const a1 = bc[3];
     const a2 = bc[4];
+    if (length > this.cleanLength) throw new RangeError(`frame of ${length} exceeds the clean buffer`);
     const flatRunMin = this.flatRunMin;
     const band = qrs.band;
     const bandFirst = qrs.bandFirst;
@@ -193,11 +211,7 @@ export class Windower {
     // One pass per stretch of the frame inside one block: sums in locals, the block row written once.
     while (i < length) {
       const end = Math.min(length, i + this.blockSize - this.inBlock);
-      let c1 = 0,
-        c2s = 0,
-        c3 = 0,
-        c4 = 0,
-        r1 = 0,
+      let r1 = 0,
         r2 = 0,
         q2 = 0,
         qn = 0,
@@ -208,20 +222,11 @@ export class Windower {
         sat = 0,
         lead = 0,
         gap = 0;
-      let cmin = Number.POSITIVE_INFINITY;
-      let cmax = Number.NEGATIVE_INFINITY;
       // One short loop per input, so each keeps its few sums in registers (one loop for all of them
-      // spills accumulators to the stack and runs at half the speed).
-      for (let k = i; k < end; k++) {
-        const c = clean[k];
-        const c2 = c * c;
-        c1 += c;
-        c2s += c2;
-        c3 += c2 * c;
-        c4 += c2 * c2;
-        cmin = Math.min(cmin, c);
-        cmax = Math.max(cmax, c);
-      }
+      // spills accumulators to the stack and runs at half the speed); the cleaned signal's moments
+      // come from a SIMD kernel.
+      const mo = this.moments;
+      this.arena.kernels.moments(this.cleanAt + 8 * i, end - i, this.momentsAt);
       for (let k = i; k < end; k++) {
         const r = raw[k];
         r1 += r;
@@ -239,9 +244,7 @@ export class Windower {
         q2 += q * q;
         qn++;
       }
-      let anyFlag = 0;
-      for (let k = i; k < end; k++) anyFlag |= flags[k];
-      if (anyFlag !== 0) {
+      if (flags !== null) {
         for (let k = i; k < end; k++) {
           const f = flags[k];
           if (f & SampleFlag.Saturated) sat++;
@@ -263,10 +266,10 @@ export class Windower {
       const st = this.stats;
       const o = (this.block % this.blocksPerWindow) * FIELDS;
       st[o + N] += end - i;
-      st[o + C1] += c1;
-      st[o + C2] += c2s;
-      st[o + C3] += c3;
-      st[o + C4] += c4;
+      st[o + C1] += mo[0];
+      st[o + C2] += mo[1];
+      st[o + C3] += mo[2];
+      st[o + C4] += mo[3];
       st[o + R1] += r1;
       st[o + R2] += r2;
       st[o + Q2] += q2;
@@ -278,8 +281,8 @@ export class Windower {
       st[o + SAT] += sat;
       st[o + LEAD] += lead;
       st[o + GAP] += gap;
-      if (cmin < st[o + CMIN]) st[o + CMIN] = cmin;
-      if (cmax > st[o + CMAX]) st[o + CMAX] = cmax;
+      if (mo[4] < st[o + CMIN]) st[o + CMIN] = mo[4];
+      if (mo[5] > st[o + CMAX]) st[o + CMAX] = mo[5];
       this.inBlock += end - i;
       i = end;
       if (this.inBlock === this.blockSize) {
