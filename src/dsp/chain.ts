@@ -77,6 +77,7 @@ export class EcgChain {
     const arena = new DspArena(
       Resampler.arenaBytes(options.inputRateHz, fs, resampling) +
         SosCascade.arenaBytes(sections.length) +
+        RPeakDetector.arenaBytes(fs, cleanBound) +
         DspArena.bytesFor(cleanBound, Windower.arenaLength),
     );
     this.resampler = new Resampler(options.inputRateHz, fs, { ...resampling, arena });
@@ -86,7 +87,8 @@ export class EcgChain {
     this.cleanRing = new SampleRing(Math.max(this.spec.windowSamples, fs) + outMax);
     this.detector = new RPeakDetector({
       sampleRateHz: fs,
-      maxFrame: outMax,
+      frame: this.clean,
+      arena,
       maxDelayS: options.maxDecisionDelayS ?? 0.5,
       clean: this.cleanRing,
     });
@@ -146,7 +148,7 @@ export class EcgChain {
     this.cascade.process(0, m);
     this.cleanRing.push(clean, 0, m);
     this.onClean?.(clean, m);
-    this.detector.process(clean, 0, m);
+    this.detector.process(m);
     this.windower.process(raw, this.detector, flagged ? rs.outFlags : null, m, ingressNs);
   }
 }

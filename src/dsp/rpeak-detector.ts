@@ -1,6 +1,5 @@
 import { butterworthBandpass } from './filter-design.js';
 import type { SampleRing } from './ring-buffer.js';
-import { SosCascade } from './sos-cascade.js';
 import { DspArena } from './wasm/arena.js';
 
 /**
@@ -23,16 +22,20 @@ export interface DetectorOptions {
   sampleRateHz: number;
   /** Largest allowed decision delay (peak to report), seconds. */
   maxDelayS?: number;
-  /** Largest frame passed to `process`. */
-  maxFrame?: number;
+  /** Where the caller puts each frame's cleaned samples before `process`: a buffer of `arena`. */
+  frame: Float64Array;
+  /** Lends the detector `RPeakDetector.arenaBytes(sampleRateHz, frame.length)`. */
+  arena: DspArena;
   /**
-   * The cleaned input, filled by the caller up to the end of each frame before `process` (the R
+   * The cleaned stream, filled by the caller up to the end of each frame before `process` (the R
    * peak is located in it); it must hold the last second.
    */
   clean: SampleRing;
 }
 
 const HISTORY = 8;
+/** The band-pass sections' x1 x2 y1 y2, the band's last four values and the MWI's running sum. */
+const FEATURE_STATE = 13;
 
 /**
  * The mean of the last HISTORY values, updated by the value that leaves (a ring, where shifting an
@@ -72,7 +75,6 @@ export class RPeakDetector {
   /** Called with the absolute input-rate index of the R peak and the index at which it was decided. */
   onBeat: (peakIndex: number, decidedAt: number) => void = () => {};
 
-  private readonly bandFilter: SosCascade;
   /**
    * The 5-15 Hz band-passed detection-rate samples of the last frame (signal quality reads its
    * power): `band[j]` belongs to frame position `bandFirst + j * decimation`, for j < `bandLength`.
@@ -81,11 +83,20 @@ export class RPeakDetector {
   bandFirst = 0;
   bandLength = 0;
   private readonly maxDelayDetection: number;
-  // Derivative / MWI state
-  private readonly d = new Float64Array(4);
-  private readonly mwiRing: Float64Array;
+  // Band, slope and MWI come from the qrsFeatures kernel, in buffers of the arena (byte offsets
+  // looked up once): the band-pass coefficients; the filter, derivative and MWI-sum state; the
+  // MWI's ring of squares; and the MWI of each detection sample of the frame.
+  private readonly arena: DspArena;
+  private readonly frameAt: number;
+  private readonly frameLength: number;
+  private readonly bandCoefAt: number;
+  private readonly featureStateAt: number;
+  private readonly mwiRingAt: number;
   private mwiPos = 0;
-  private mwiSum = 0;
+  private readonly mwi: Float64Array;
+  private readonly mwiAt: number;
+  private readonly slopeRingAt: number;
+  private readonly bandAt: number;
   // Delay lines of the cleaned input (R location) and of the slope (T-wave test)
   private readonly clean: SampleRing;
   private readonly slopeRing: Float64Array; // detection rate
@@ -124,27 +135,42 @@ export class RPeakDetector {
   private readonly rLookback: number;
   private readonly relearnAfter: number;
 
+  /** Bytes of arena a detector takes for frames of up to `maxFrame` samples at `sampleRateHz`. */
+  static arenaBytes(sampleRateHz: number, maxFrame: number): number {
+    const { bandLength, slopeLength, window150 } = detectorLayout(sampleRateHz, maxFrame);
+    return DspArena.bytesFor(10, FEATURE_STATE, bandLength, bandLength, slopeLength, window150);
+  }
+
   constructor(options: DetectorOptions) {
     const inputRate = options.sampleRateHz;
+    const layout = detectorLayout(inputRate, options.frame.length);
     this.sampleRateHz = inputRate;
-    this.decimation = Math.max(1, Math.floor(inputRate / MIN_DETECTION_RATE_HZ));
+    this.decimation = layout.decimation;
     const fs = inputRate / this.decimation;
     this.maxDelaySamples = Math.round((options.maxDelayS ?? 0.5) * inputRate);
     this.maxDelayDetection = Math.floor(this.maxDelaySamples / this.decimation);
-    const bandSections = butterworthBandpass(2, 5, 15, fs);
-    const bandLength = Math.ceil((options.maxFrame ?? 4096) / this.decimation);
-    const arena = new DspArena(SosCascade.arenaBytes(bandSections.length) + DspArena.bytesFor(bandLength));
-    this.band = arena.f64(bandLength);
-    this.bandFilter = new SosCascade(bandSections, arena, this.band);
-    this.window150 = Math.round(0.15 * fs);
+    this.window150 = layout.window150;
     this.ms200 = Math.round(0.2 * fs);
     this.ms360 = Math.round(0.36 * fs);
     this.ms95 = Math.round(0.095 * fs);
     this.rLookback = Math.round(0.2 * fs);
     this.relearnAfter = Math.round(2.5 * fs);
-    this.mwiRing = new Float64Array(this.window150);
-    this.slopeRing = new Float64Array(ringSize(fs));
-    this.ringMask = this.slopeRing.length - 1;
+    const arena = options.arena;
+    this.arena = arena;
+    this.frameAt = arena.offsetOf(options.frame);
+    this.frameLength = options.frame.length;
+    const coef = arena.f64(10);
+    coef.set(butterworthBandpass(2, 5, 15, fs).flat()); // order 2: always two sections
+    this.bandCoefAt = arena.offsetOf(coef);
+    this.featureStateAt = arena.offsetOf(arena.f64(FEATURE_STATE));
+    this.band = arena.f64(layout.bandLength);
+    this.mwi = arena.f64(layout.bandLength);
+    this.slopeRing = arena.f64(layout.slopeLength);
+    this.ringMask = layout.slopeLength - 1;
+    this.mwiRingAt = arena.offsetOf(arena.f64(this.window150));
+    this.bandAt = arena.offsetOf(this.band);
+    this.mwiAt = arena.offsetOf(this.mwi);
+    this.slopeRingAt = arena.offsetOf(this.slopeRing);
     this.clean = options.clean;
     this.rrs = new RecentMean(fs); // 60 bpm until learnt
     this.learnUntil = 2 * fs;
@@ -160,12 +186,10 @@ export class RPeakDetector {
   }
 
   /** Feeds cleaned samples x[offset..offset+length), length <= maxFrame. Indices continue across calls. */
-  process(x: Float64Array, offset: number, length: number): void {
-    const mwiRing = this.mwiRing;
-    const w150 = this.window150;
-    const mask = this.ringMask;
-    const band = this.band;
-    const slopeRing = this.slopeRing;
+  /** Feeds the `length` cleaned samples at the start of the frame buffer. Indices continue across calls. */
+  process(length: number): void {
+    if (length > this.frameLength) throw new RangeError(`frame of ${length} exceeds the detector's buffer`);
+    const mwis = this.mwi;
     const ms95 = this.ms95;
     const learnUntil = this.learnUntil;
     const dec = this.decimation;
@@ -173,39 +197,34 @@ export class RPeakDetector {
     this.inputIndex = first + length;
     // Detection samples: those whose absolute input index is a multiple of the decimation.
     const bandFirst = (dec - (first % dec)) % dec;
-    let count = 0;
-    for (let p = bandFirst; p < length; p += dec) band[count++] = x[offset + p];
+    const count = this.arena.kernels.qrsFeatures(
+      this.frameAt,
+      bandFirst,
+      length,
+      dec,
+      this.bandCoefAt,
+      this.featureStateAt,
+      this.bandAt,
+      this.mwiRingAt,
+      this.window150,
+      this.mwiPos,
+      this.slopeRingAt,
+      this.ringMask,
+      this.n,
+      this.mwiAt,
+    );
     this.bandFirst = bandFirst;
     this.bandLength = count;
-    this.bandFilter.process(0, count);
-    // The per-sample path keeps its state in locals; anything else happens in the rare slow calls,
-    // which see the state written back first.
-    const d = this.d;
-    let d0 = d[0];
-    let d1 = d[1];
-    let d2 = d[2];
-    let d3 = d[3];
-    let mwiSum = this.mwiSum;
-    let mwiPos = this.mwiPos;
+    this.mwiPos = (this.mwiPos + count) % this.window150;
+    // Peak picking keeps its state in locals; anything else happens in the rare slow calls, which
+    // see the state written back first.
     let mwiMax = this.mwiMax;
     let mwiMaxAt = this.mwiMaxAt;
     let n = this.n;
     for (let i = 0; i < count; i++, n++) {
-      const b = band[i];
-      // 5-point derivative (Pan-Tompkins): (2x[n] + x[n-1] - x[n-3] - 2x[n-4]) / 8
-      const deriv = (2 * b + d0 - d2 - 2 * d3) * 0.125;
-      d3 = d2;
-      d2 = d1;
-      d1 = d0;
-      d0 = b;
-      slopeRing[n & mask] = deriv < 0 ? -deriv : deriv;
-      const sq = deriv * deriv;
-      mwiSum += sq - mwiRing[mwiPos];
-      mwiRing[mwiPos] = sq;
-      mwiPos = mwiPos + 1 === w150 ? 0 : mwiPos + 1;
-      const mwi = mwiSum > 0 ? mwiSum : 0; // the running sum can dip below 0 by rounding
+      const mwi = mwis[i];
       if (n < learnUntil) this.learn(mwi, n);
-      // Peak picking: a local maximum confirmed once the MWI falls to half of it or 95 ms pass.
+      // A local maximum of the MWI, confirmed once the MWI falls to half of it or 95 ms pass.
       if (mwi > mwiMax) {
         mwiMax = mwi;
         mwiMaxAt = n;
@@ -219,12 +238,6 @@ export class RPeakDetector {
         this.timedEvents(n);
       }
     }
-    d[0] = d0;
-    d[1] = d1;
-    d[2] = d2;
-    d[3] = d3;
-    this.mwiSum = mwiSum;
-    this.mwiPos = mwiPos;
     this.mwiMax = mwiMax;
     this.mwiMaxAt = mwiMaxAt;
     this.n = n;
@@ -389,6 +402,18 @@ export class RPeakDetector {
     }
     return best;
   }
+}
+
+/** A detector's decimation and buffer lengths: band and MWI per frame, slope ring, MWI window. */
+function detectorLayout(inputRateHz: number, maxFrame: number) {
+  const decimation = Math.max(1, Math.floor(inputRateHz / MIN_DETECTION_RATE_HZ));
+  const fs = inputRateHz / decimation;
+  return {
+    decimation,
+    bandLength: Math.ceil(maxFrame / decimation),
+    slopeLength: ringSize(fs),
+    window150: Math.round(0.15 * fs),
+  };
 }
 
 /** A power of two holding at least one second at `rateHz`. */

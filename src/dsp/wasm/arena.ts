@@ -14,6 +14,22 @@ export interface DspKernels {
   ): number;
   cascade(coef: number, state: number, src: number, dst: number, n: number, sections: number): void;
   moments(x: number, n: number, out: number): void;
+  qrsFeatures(
+    clean: number,
+    first: number,
+    n: number,
+    step: number,
+    coef: number,
+    state: number,
+    band: number,
+    mwiRing: number,
+    window: number,
+    pos: number,
+    slopeRing: number,
+    mask: number,
+    index: number,
+    mwi: number,
+  ): number;
 }
 
 let compiled: WebAssembly.Module | null = null;

@@ -154,4 +154,118 @@
     (f64.store offset=24 (local.get $out) (local.get $r4))
     (f64.store offset=32 (local.get $out) (local.get $min))
     (f64.store offset=40 (local.get $out) (local.get $max)))
+
+  ;; qrsFeatures: from every `step`-th sample of clean[first..n), the QRS band (two biquads in
+  ;; direct form I, as `cascade` computes them), Pan-Tompkins' derivative, its square and their
+  ;; moving-window integral (MWI); see ../rpeak-detector.ts, which picks the peaks. Writes the band
+  ;; to band[], |derivative| to slopeRing[(index + j) & mask], the MWI to mwi[]; returns the count.
+  ;; coef: the two sections' b0 b1 b2 a1 a2; state: their x1 x2 y1 y2, then the band's last four
+  ;; values and the MWI's running sum; mwiRing holds the last `window` squares from `pos`.
+  (func (export "qrsFeatures")
+    (param $clean i32) (param $first i32) (param $n i32) (param $step i32)
+    (param $coef i32) (param $state i32) (param $band i32) (param $mwiRing i32) (param $window i32)
+    (param $pos i32) (param $slopeRing i32) (param $mask i32) (param $index i32) (param $mwi i32)
+    (result i32)
+    (local $p i32) (local $j i32) (local $x f64) (local $u f64) (local $b f64)
+    (local $p0 f64) (local $p1 f64) (local $p2 f64) (local $p3 f64) (local $p4 f64)
+    (local $q0 f64) (local $q1 f64) (local $q2 f64) (local $q3 f64) (local $q4 f64)
+    (local $ux1 f64) (local $ux2 f64) (local $uy1 f64) (local $uy2 f64)
+    (local $vx1 f64) (local $vx2 f64) (local $vy1 f64) (local $vy2 f64)
+    (local $d0 f64) (local $d1 f64) (local $d2 f64) (local $d3 f64)
+    (local $sum f64) (local $deriv f64) (local $sq f64) (local $at i32)
+    (local.set $p0 (f64.load (local.get $coef)))
+    (local.set $p1 (f64.load offset=8 (local.get $coef)))
+    (local.set $p2 (f64.load offset=16 (local.get $coef)))
+    (local.set $p3 (f64.load offset=24 (local.get $coef)))
+    (local.set $p4 (f64.load offset=32 (local.get $coef)))
+    (local.set $q0 (f64.load offset=40 (local.get $coef)))
+    (local.set $q1 (f64.load offset=48 (local.get $coef)))
+    (local.set $q2 (f64.load offset=56 (local.get $coef)))
+    (local.set $q3 (f64.load offset=64 (local.get $coef)))
+    (local.set $q4 (f64.load offset=72 (local.get $coef)))
+    (local.set $ux1 (f64.load (local.get $state)))
+    (local.set $ux2 (f64.load offset=8 (local.get $state)))
+    (local.set $uy1 (f64.load offset=16 (local.get $state)))
+    (local.set $uy2 (f64.load offset=24 (local.get $state)))
+    (local.set $vx1 (f64.load offset=32 (local.get $state)))
+    (local.set $vx2 (f64.load offset=40 (local.get $state)))
+    (local.set $vy1 (f64.load offset=48 (local.get $state)))
+    (local.set $vy2 (f64.load offset=56 (local.get $state)))
+    (local.set $d0 (f64.load offset=64 (local.get $state)))
+    (local.set $d1 (f64.load offset=72 (local.get $state)))
+    (local.set $d2 (f64.load offset=80 (local.get $state)))
+    (local.set $d3 (f64.load offset=88 (local.get $state)))
+    (local.set $sum (f64.load offset=96 (local.get $state)))
+    (local.set $p (local.get $first))
+    (block $done
+      (loop $samples
+        (br_if $done (i32.ge_u (local.get $p) (local.get $n)))
+        (local.set $x (f64.load (i32.add (local.get $clean) (i32.shl (local.get $p) (i32.const 3)))))
+        ;; The band-pass: two sections, the same arithmetic as `cascade`.
+        (local.set $u
+          (f64.sub
+            (f64.sub
+              (f64.add
+                (f64.add (f64.mul (local.get $p0) (local.get $x)) (f64.mul (local.get $p1) (local.get $ux1)))
+                (f64.mul (local.get $p2) (local.get $ux2)))
+              (f64.mul (local.get $p4) (local.get $uy2)))
+            (f64.mul (local.get $p3) (local.get $uy1))))
+        (local.set $ux2 (local.get $ux1))
+        (local.set $ux1 (local.get $x))
+        (local.set $uy2 (local.get $uy1))
+        (local.set $uy1 (local.get $u))
+        (local.set $b
+          (f64.sub
+            (f64.sub
+              (f64.add
+                (f64.add (f64.mul (local.get $q0) (local.get $u)) (f64.mul (local.get $q1) (local.get $vx1)))
+                (f64.mul (local.get $q2) (local.get $vx2)))
+              (f64.mul (local.get $q4) (local.get $vy2)))
+            (f64.mul (local.get $q3) (local.get $vy1))))
+        (local.set $vx2 (local.get $vx1))
+        (local.set $vx1 (local.get $u))
+        (local.set $vy2 (local.get $vy1))
+        (local.set $vy1 (local.get $b))
+        (f64.store (i32.add (local.get $band) (i32.shl (local.get $j) (i32.const 3))) (local.get $b))
+        ;; (2x[n] + x[n-1] - x[n-3] - 2x[n-4]) / 8
+        (local.set $deriv
+          (f64.mul
+            (f64.sub
+              (f64.sub (f64.add (f64.mul (f64.const 2) (local.get $b)) (local.get $d0)) (local.get $d2))
+              (f64.mul (f64.const 2) (local.get $d3)))
+            (f64.const 0.125)))
+        (local.set $d3 (local.get $d2))
+        (local.set $d2 (local.get $d1))
+        (local.set $d1 (local.get $d0))
+        (local.set $d0 (local.get $b))
+        (f64.store
+          (i32.add (local.get $slopeRing)
+            (i32.shl (i32.and (i32.add (local.get $index) (local.get $j)) (local.get $mask)) (i32.const 3)))
+          (f64.abs (local.get $deriv)))
+        (local.set $sq (f64.mul (local.get $deriv) (local.get $deriv)))
+        (local.set $at (i32.add (local.get $mwiRing) (i32.shl (local.get $pos) (i32.const 3))))
+        (local.set $sum (f64.add (local.get $sum) (f64.sub (local.get $sq) (f64.load (local.get $at)))))
+        (f64.store (local.get $at) (local.get $sq))
+        (local.set $pos (i32.add (local.get $pos) (i32.const 1)))
+        (if (i32.eq (local.get $pos) (local.get $window)) (then (local.set $pos (i32.const 0))))
+        ;; The running sum can dip below 0 by rounding.
+        (f64.store (i32.add (local.get $mwi) (i32.shl (local.get $j) (i32.const 3)))
+          (select (local.get $sum) (f64.const 0) (f64.gt (local.get $sum) (f64.const 0))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (local.get $step)))
+        (br $samples)))
+    (f64.store (local.get $state) (local.get $ux1))
+    (f64.store offset=8 (local.get $state) (local.get $ux2))
+    (f64.store offset=16 (local.get $state) (local.get $uy1))
+    (f64.store offset=24 (local.get $state) (local.get $uy2))
+    (f64.store offset=32 (local.get $state) (local.get $vx1))
+    (f64.store offset=40 (local.get $state) (local.get $vx2))
+    (f64.store offset=48 (local.get $state) (local.get $vy1))
+    (f64.store offset=56 (local.get $state) (local.get $vy2))
+    (f64.store offset=64 (local.get $state) (local.get $d0))
+    (f64.store offset=72 (local.get $state) (local.get $d1))
+    (f64.store offset=80 (local.get $state) (local.get $d2))
+    (f64.store offset=88 (local.get $state) (local.get $d3))
+    (f64.store offset=96 (local.get $state) (local.get $sum))
+    (local.get $j))
 )
