@@ -60,3 +60,17 @@ t.test('user errors: one line, documented exit code, no stack trace', async (t) 
   t.equal(usage.status, 2);
   t.match(usage.stderr, /--reference/);
 });
+
+t.test(
+  'bench dsp --json gives the figures the issue names (their values are the benchmark, not a test)',
+  async (t) => {
+    const r = cli('bench', 'dsp', '--json', '--seconds', '0.02');
+    t.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    t.equal(s.frameSamples, 20);
+    t.ok(s.cascadeSamplesPerSecond > 0 && s.chainSamplesPerSecond > 0);
+    t.equal(s.chainInputRateHz, 496);
+    t.same(Object.keys(s.chainByInputRateHz).sort(), ['360', '496', '500']);
+    t.equal(typeof s.heapGrowth1hTo24hBytes, 'number');
+  },
+);

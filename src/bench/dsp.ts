@@ -80,7 +80,7 @@ function bestOf(
   return { best: v[v.length - 1], median: v[Math.floor(v.length / 2)] };
 }
 
-const RUNS = 6;
+const RUNS = 10;
 
 function forceGc(): void {
   setFlagsFromString('--expose-gc');
