@@ -134,7 +134,7 @@ export class EcgChain {
     const clean = this.clean;
     let flagged = rs.outFlagged;
     if (this.gapPending) {
-      rs.outFlags[0] |= SampleFlag.Gap;
+      rs.flagFirstOutput(SampleFlag.Gap);
       flagged = true;
       this.gapPending = false;
       this.detector.restartTiming();

@@ -109,9 +109,17 @@ function designPolyphase(inRateHz: number, outRateHz: number, options: Resampler
   return { up, down, phases, taps, delaySeconds, maxFrame, outLength };
 }
 
-/** Arena buffers of a design: phases, line (taps - 1 earlier samples + a frame), output. */
+/**
+ * The line holds the taps - 1 samples before the next input, then the frame; frames are appended
+ * and the tail moved back to the start only when the line is full, not after every frame.
+ */
+function lineLength(d: PolyphaseDesign): number {
+  return d.taps - 1 + d.maxFrame + Math.max(d.maxFrame, 512);
+}
+
+/** Arena buffers of a design: phases, line, output. */
 function bufferLengths(d: PolyphaseDesign): number[] {
-  return d.phases === null ? [d.outLength] : [d.phases.length, d.taps - 1 + d.maxFrame, d.outLength];
+  return d.phases === null ? [d.outLength] : [d.phases.length, lineLength(d), d.outLength];
 }
 
 export class Resampler {
@@ -127,11 +135,14 @@ export class Resampler {
   readonly outFlags: Uint8Array;
   /** Whether any of the last `process` call's output flags is set (most frames carry none). */
   outFlagged = false;
+  /** outFlags[0 .. flagsDirty) may hold flags; the rest are 0. */
+  private flagsDirty = 0;
   private readonly maxFrame: number;
   private readonly arena: DspArena;
   // Views of the arena; null when in = out (samples are copied through).
   private readonly phases: Float64Array | null = null;
-  private readonly line: Float64Array | null = null; // taps - 1 earlier samples, then the frame
+  private readonly line: Float64Array | null = null; // see lineLength
+  private lineStart = 0; // where the taps - 1 samples before the next input begin
   // Byte offsets of phases, line and out in the arena, looked up once.
   private readonly phasesAt: number = 0;
   private readonly lineAt: number = 0;
@@ -159,7 +170,7 @@ export class Resampler {
     if (design.phases !== null) {
       this.phases = this.arena.f64(design.phases.length);
       this.phases.set(design.phases);
-      this.line = this.arena.f64(design.taps - 1 + design.maxFrame);
+      this.line = this.arena.f64(lineLength(design));
       this.phasesAt = this.arena.offsetOf(this.phases);
       this.lineAt = this.arena.offsetOf(this.line);
     }
@@ -193,11 +204,18 @@ export class Resampler {
       line.fill(x[offset], 0, keep); // start from the first value, not from zero: no start-up step
       this.primed = true;
     }
-    for (let i = 0; i < length; i++) line[keep + i] = x[offset + i];
+    let start = this.lineStart;
+    if (start + keep + length > line.length) {
+      for (let i = 0; i < keep; i++) line[i] = line[start + i];
+      start = 0;
+    }
+    const at = start + keep;
+    for (let i = 0; i < length; i++) line[at + i] = x[offset + i];
+    this.lineStart = start + length;
     const phase0 = this.phase;
     const n = this.arena.kernels.resample(
       this.phasesAt,
-      this.lineAt,
+      this.lineAt + 8 * start,
       this.tapsPerPhase,
       this.up,
       this.down,
@@ -206,9 +224,15 @@ export class Resampler {
       phase0,
     );
     this.phase = phase0 + n * this.down - length * this.up;
-    for (let i = 0; i < keep; i++) line[i] = line[length + i]; // a loop: copyWithin costs more on so few
     this.spreadFlags(flags, offset, length, phase0, n);
     return n;
+  }
+
+  /** ORs `flag` into the first output sample of the last `process` call (a gap before it). */
+  flagFirstOutput(flag: number): void {
+    this.outFlags[0] |= flag;
+    this.outFlagged = true;
+    this.flagsDirty = Math.max(this.flagsDirty, 1);
   }
 
   /** Output flags, following the kernel's schedule of outputs over inputs. */
@@ -225,9 +249,11 @@ export class Resampler {
     if (flags) for (let i = 0; i < length; i++) any |= flags[offset + i];
     this.outFlagged = any !== 0;
     if (any === 0) {
-      for (let k = 0; k < n; k++) outFlags[k] = 0;
+      for (let k = 0; k < this.flagsDirty; k++) outFlags[k] = 0;
+      this.flagsDirty = 0;
       return;
     }
+    this.flagsDirty = Math.max(this.flagsDirty, n);
     let k = 0;
     for (let i = 0; i < length; i++) {
       const f = flags ? flags[offset + i] : 0;
