@@ -7,30 +7,63 @@ t.test('the committed WebAssembly module is what src/dsp/wasm/dsp.wat assembles 
   t.equal(r.status, 0, r.stderr);
 });
 
-t.test('moments: sums of x to x⁴, min and max, for even and odd counts', async (t) => {
-  const arena = new DspArena(DspArena.bytesFor(64, 6));
-  const x = arena.f64(64);
-  const out = arena.f64(6);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 1.7) * 3 + (i % 5) - 2;
+t.test('stretchStats: sums, extremes and flat runs, for even and odd counts, across calls', async (t) => {
+  const arena = new DspArena(DspArena.bytesFor(64, 64, 2, 9));
+  const c = arena.f64(64);
+  const r = arena.f64(64);
+  const state = arena.f64(2);
+  const out = arena.f64(9);
+  for (let i = 0; i < 64; i++) {
+    c[i] = Math.sin(i * 1.7) * 3 + (i % 5) - 2;
+    r[i] = i >= 20 && i < 40 ? 7 : i * 0.25; // one run of 20 equal raw values
+  }
+  const flatRunMin = 5;
+  // The reference: plain sums, and the flat count sample by sample as the windower defines it.
+  let last = Number.NaN;
+  let run = 0;
+  const flatOf = (v: number[]) => {
+    let flat = 0;
+    for (const y of v) {
+      run = y === last ? run + 1 : 0;
+      flat += (run === flatRunMin ? flatRunMin : 0) + (run > flatRunMin ? 1 : 0);
+      last = y;
+    }
+    return flat;
+  };
+  state[0] = Number.NaN;
+  let flatTotal = 0;
   for (const [from, n] of [
     [0, 0],
     [0, 1],
-    [3, 2],
-    [5, 7],
     [1, 20],
-    [0, 64],
+    [21, 7],
+    [28, 2],
+    [30, 34],
   ]) {
-    arena.kernels.moments(arena.offsetOf(x) + 8 * from, n, arena.offsetOf(out));
-    const v = Array.from(x.subarray(from, from + n));
-    const sum = (p: number) => v.reduce((a, y) => a + y ** p, 0);
+    arena.kernels.stretchStats(
+      arena.offsetOf(c) + 8 * from,
+      arena.offsetOf(r) + 8 * from,
+      n,
+      arena.offsetOf(state),
+      flatRunMin,
+      arena.offsetOf(out),
+    );
+    const vc = Array.from(c.subarray(from, from + n));
+    const vr = Array.from(r.subarray(from, from + n));
+    const sum = (v: number[], p: number) => v.reduce((a, y) => a + y ** p, 0);
     const close = (a: number, b: number) => Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b));
     t.ok(
-      [1, 2, 3, 4].every((p) => close(out[p - 1], sum(p))),
-      `sums over ${n} samples`,
+      [1, 2, 3, 4].every((p) => close(out[p - 1], sum(vc, p))),
+      `clean sums over ${n} samples`,
     );
-    t.equal(out[4], n ? Math.min(...v) : Infinity, `min over ${n}`);
-    t.equal(out[5], n ? Math.max(...v) : -Infinity, `max over ${n}`);
+    t.equal(out[4], n ? Math.min(...vc) : Infinity, `min over ${n}`);
+    t.equal(out[5], n ? Math.max(...vc) : -Infinity, `max over ${n}`);
+    t.ok(close(out[6], sum(vr, 1)) && close(out[7], sum(vr, 2)), `raw sums over ${n} samples`);
+    const flat = flatOf(vr);
+    t.equal(out[8], flat, `flat samples over [${from}, ${from + n})`);
+    flatTotal += flat;
   }
+  t.equal(flatTotal, 19, 'a run of 20 equal values (19 repeats) counts 19, though split over three calls');
 });
 
 t.test('an arena hands out aligned, separate buffers and refuses what it cannot hold', async (t) => {

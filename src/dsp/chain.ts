@@ -95,6 +95,7 @@ export class EcgChain {
     this.windower = new Windower(this.spec, this.beats, {
       ring: this.cleanRing,
       arena,
+      raw: this.resampler.out,
       clean: this.clean,
       decisionDelaySamples: this.detector.maxDelaySamples,
       thresholds: options.thresholds,
@@ -149,6 +150,6 @@ export class EcgChain {
     this.cleanRing.push(clean, 0, m);
     this.onClean?.(clean, m);
     this.detector.process(m);
-    this.windower.process(raw, this.detector, flagged ? rs.outFlags : null, m, ingressNs);
+    this.windower.process(this.detector, flagged ? rs.outFlags : null, m, ingressNs);
   }
 }

@@ -77,7 +77,7 @@ function gcd(a: number, b: number): number {
  */
 export class Windower {
   /** Samples of arena a windower takes. */
-  static readonly arenaLength = 6;
+  static readonly arenaLength = 2 + 9;
   readonly spec: WindowSpec;
   onWindow: (w: EcgWindow) => void = () => {};
   private readonly thresholds: QualityThresholds;
@@ -89,8 +89,6 @@ export class Windower {
   private block = 0; // absolute index of the block being filled
   private inBlock = 0;
   private index = 0; // absolute index of the next sample
-  private lastRaw = Number.NaN;
-  private flatRun = 0;
   private readonly flatRunMin: number;
   // Baseline (< 1 Hz) low-pass on the raw signal, run at a quarter rate
   private readonly baseCoef: Float64Array;
@@ -99,11 +97,16 @@ export class Windower {
   private basePrimed = false;
   private readonly window: EcgWindow;
   private readonly arena: DspArena;
-  private readonly cleanLength: number;
-  /** Σc, Σc², Σc³, Σc⁴, min, max of a stretch, from the `moments` kernel. */
-  private readonly moments: Float64Array;
+  private readonly raw: Float64Array;
+  private readonly frameLength: number;
+  // The stretchStats kernel's buffers: the last raw value and its repeats (flatline runs), and a
+  // stretch's Σc, Σc², Σc³, Σc⁴, min c, max c, Σr, Σr² and flat samples. Byte offsets looked up once.
+  private readonly flatState: Float64Array;
+  private readonly stretch: Float64Array;
   private readonly cleanAt: number;
-  private readonly momentsAt: number;
+  private readonly rawAt: number;
+  private readonly flatStateAt: number;
+  private readonly stretchAt: number;
   /** Normalisation of the window last emitted: (x - shift) * scale. */
   private shift = 0;
   private scale = 1;
@@ -116,7 +119,11 @@ export class Windower {
     options: {
       /** The cleaned stream, filled by the caller up to the end of each frame; holds a window or more. */
       ring: SampleRing;
-      /** Each frame's cleaned samples, a buffer of `arena` (which lends `arenaLength` more). */
+      /**
+       * Each frame's samples before (raw, resampled) and after cleaning: buffers of `arena`,
+       * which lends `arenaLength` more.
+       */
+      raw: Float64Array;
       clean: Float64Array;
       arena: DspArena;
       decisionDelaySamples: number;
@@ -135,10 +142,15 @@ export class Windower {
     if (options.ring.capacity < spec.windowSamples) throw new RangeError('the ring must hold a window');
     this.ring = options.ring;
     this.arena = options.arena;
-    this.cleanLength = options.clean.length;
-    this.moments = options.arena.f64(Windower.arenaLength);
+    this.raw = options.raw;
+    this.frameLength = Math.min(options.raw.length, options.clean.length);
+    this.flatState = options.arena.f64(2);
+    this.flatState[0] = Number.NaN;
+    this.stretch = options.arena.f64(9);
     this.cleanAt = options.arena.offsetOf(options.clean);
-    this.momentsAt = options.arena.offsetOf(this.moments);
+    this.rawAt = options.arena.offsetOf(options.raw);
+    this.flatStateAt = options.arena.offsetOf(this.flatState);
+    this.stretchAt = options.arena.offsetOf(this.stretch);
     this.flatRunMin = Math.round(FLAT_RUN_S * spec.sampleRateHz);
     this.baseCoef = new Float64Array(butterworthLowpass(2, 1, spec.sampleRateHz / 4)[0]);
     this.resetBlock(0);
@@ -175,9 +187,8 @@ export class Windower {
     this.stats[o + CMAX] = Number.NEGATIVE_INFINITY;
   }
 
-  /** Adds `length` samples: raw (resampled, unfiltered), the cleaned buffer's, the QRS band and flags. */
+  /** Adds the first `length` samples of the raw and clean buffers, with the QRS band and flags. */
   process(
-    raw: Float64Array,
     qrs: QrsBand,
     /** The samples' flags, or null when none is set. */
     flags: Uint8Array | null,
@@ -190,7 +201,10 @@ export class Windower {
     const b2 = bc[2];
     const a1 = bc[3];
     const a2 = bc[4];
-    if (length > this.cleanLength) throw new RangeError(`frame of ${length} exceeds the clean buffer`);
+    if (length > this.frameLength) throw new RangeError(`frame of ${length} exceeds the windower's buffers`);
+    const raw = this.raw;
+    const kernels = this.arena.kernels;
+    const sums = this.stretch;
     const flatRunMin = this.flatRunMin;
     const band = qrs.band;
     const bandFirst = qrs.bandFirst;
@@ -202,8 +216,6 @@ export class Windower {
       this.baseS2 = b2 * r0 - a2 * r0;
       this.basePrimed = true;
     }
-    let lastRaw = this.lastRaw;
-    let flatRun = this.flatRun;
     let baseS1 = this.baseS1;
     let baseS2 = this.baseS2;
     let index = this.index;
@@ -211,33 +223,25 @@ export class Windower {
     // One pass per stretch of the frame inside one block: sums in locals, the block row written once.
     while (i < length) {
       const end = Math.min(length, i + this.blockSize - this.inBlock);
-      let r1 = 0,
-        r2 = 0,
-        q2 = 0,
+      let q2 = 0,
         qn = 0,
         bs1 = 0,
         bs2 = 0,
         bn = 0;
-      let flat = 0,
-        sat = 0,
+      let sat = 0,
         lead = 0,
         gap = 0;
-      // One short loop per input, so each keeps its few sums in registers (one loop for all of them
-      // spills accumulators to the stack and runs at half the speed); the cleaned signal's moments
-      // come from a SIMD kernel.
-      const mo = this.moments;
-      this.arena.kernels.moments(this.cleanAt + 8 * i, end - i, this.momentsAt);
-      for (let k = i; k < end; k++) {
-        const r = raw[k];
-        r1 += r;
-        r2 += r * r;
-        // Flatline: an exactly constant raw input (a real ECG front end always shows some noise).
-        // Counted without branches, which mispredict on real signals: when a run reaches
-        // flatRunMin repeats its samples count at once, then each further repeat counts.
-        flatRun = (flatRun + 1) * +(r === lastRaw);
-        flat += +(flatRun === flatRunMin) * flatRunMin + +(flatRun > flatRunMin);
-        lastRaw = r;
-      }
+      // The sums of the clean and raw samples and the flatline count (an exactly constant raw input:
+      // a real ECG front end always shows some noise) come from a SIMD kernel; the short loops
+      // below each keep their few sums in registers.
+      kernels.stretchStats(
+        this.cleanAt + 8 * i,
+        this.rawAt + 8 * i,
+        end - i,
+        this.flatStateAt,
+        flatRunMin,
+        this.stretchAt,
+      );
       let p = i <= bandFirst ? bandFirst : bandFirst + Math.ceil((i - bandFirst) / bandStep) * bandStep;
       for (let j = (p - bandFirst) / bandStep; p < end && p < bandEnd; p += bandStep, j++) {
         const q = band[j];
@@ -266,23 +270,23 @@ export class Windower {
       const st = this.stats;
       const o = (this.block % this.blocksPerWindow) * FIELDS;
       st[o + N] += end - i;
-      st[o + C1] += mo[0];
-      st[o + C2] += mo[1];
-      st[o + C3] += mo[2];
-      st[o + C4] += mo[3];
-      st[o + R1] += r1;
-      st[o + R2] += r2;
+      st[o + C1] += sums[0];
+      st[o + C2] += sums[1];
+      st[o + C3] += sums[2];
+      st[o + C4] += sums[3];
+      st[o + R1] += sums[6];
+      st[o + R2] += sums[7];
       st[o + Q2] += q2;
       st[o + QN] += qn;
       st[o + B1] += bs1;
       st[o + B2] += bs2;
       st[o + BN] += bn;
-      st[o + FLAT] += flat;
+      st[o + FLAT] += sums[8];
       st[o + SAT] += sat;
       st[o + LEAD] += lead;
       st[o + GAP] += gap;
-      if (mo[4] < st[o + CMIN]) st[o + CMIN] = mo[4];
-      if (mo[5] > st[o + CMAX]) st[o + CMAX] = mo[5];
+      if (sums[4] < st[o + CMIN]) st[o + CMIN] = sums[4];
+      if (sums[5] > st[o + CMAX]) st[o + CMAX] = sums[5];
       this.inBlock += end - i;
       i = end;
       if (this.inBlock === this.blockSize) {
@@ -295,16 +299,14 @@ export class Windower {
       }
     }
     this.index = index;
-    this.lastRaw = lastRaw;
-    this.flatRun = flatRun;
     this.baseS1 = baseS1;
     this.baseS2 = baseS2;
   }
 
   /** Samples were lost: a flat run does not continue across the gap (the gap flag rides on the samples). */
   markGap(): void {
-    this.flatRun = 0;
-    this.lastRaw = Number.NaN;
+    this.flatState[0] = Number.NaN; // the last raw value
+    this.flatState[1] = 0; // its repeats
   }
 
   private emit(ingressNs: bigint): void {

@@ -13,7 +13,7 @@ export interface DspKernels {
     phase: number,
   ): number;
   cascade(coef: number, state: number, src: number, dst: number, n: number, sections: number): void;
-  moments(x: number, n: number, out: number): void;
+  stretchStats(clean: number, raw: number, n: number, state: number, flatRunMin: number, out: number): void;
   qrsFeatures(
     clean: number,
     first: number,

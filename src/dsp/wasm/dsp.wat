@@ -107,21 +107,27 @@
         (local.set $s (i32.add (local.get $s) (i32.const 1)))
         (br $sections))))
 
-  ;; moments: Σx, Σx², Σx³, Σx⁴, min and max of x[0..n) into out[0..6), two samples per step.
-  (func (export "moments") (param $x i32) (param $n i32) (param $out i32)
-    (local $p i32) (local $pairsEnd i32) (local $v v128) (local $v2 v128)
+  ;; stretchStats: for a stretch of n samples of a window block (see ../windower.ts), the sums of
+  ;; the cleaned signal c (Σc, Σc², Σc³, Σc⁴, min, max), of the raw signal r (Σr, Σr²), two samples
+  ;; per step, and the count of flat samples: samples of runs of exactly repeated raw values; a run
+  ;; counts all its samples once it has `flatRunMin` repeats, then each further repeat. state holds
+  ;; the last raw value and the run's repeats; out receives the 9 figures.
+  (func (export "stretchStats")
+    (param $c i32) (param $r i32) (param $n i32) (param $state i32) (param $flatRunMin f64)
+    (param $out i32)
+    (local $i i32) (local $pairs i32) (local $v v128) (local $v2 v128) (local $w v128)
     (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $s4 v128) (local $lo v128) (local $hi v128)
+    (local $q1 v128) (local $q2 v128)
     (local $t f64) (local $t2 f64) (local $r1 f64) (local $r2 f64) (local $r3 f64) (local $r4 f64)
-    (local $min f64) (local $max f64)
+    (local $min f64) (local $max f64) (local $raw1 f64) (local $raw2 f64)
+    (local $last f64) (local $run f64) (local $flat f64) (local $x f64)
     (local.set $lo (f64x2.splat (f64.const inf)))
     (local.set $hi (f64x2.splat (f64.const -inf)))
-    (local.set $p (local.get $x))
-    (local.set $pairsEnd
-      (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3))))
+    (local.set $pairs (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3)))
     (block $pairsDone
-      (loop $pairs
-        (br_if $pairsDone (i32.ge_u (local.get $p) (local.get $pairsEnd)))
-        (local.set $v (v128.load (local.get $p)))
+      (loop $pairsLoop
+        (br_if $pairsDone (i32.ge_u (local.get $i) (local.get $pairs)))
+        (local.set $v (v128.load (i32.add (local.get $c) (local.get $i))))
         (local.set $v2 (f64x2.mul (local.get $v) (local.get $v)))
         (local.set $s1 (f64x2.add (local.get $s1) (local.get $v)))
         (local.set $s2 (f64x2.add (local.get $s2) (local.get $v2)))
@@ -129,31 +135,63 @@
         (local.set $s4 (f64x2.add (local.get $s4) (f64x2.mul (local.get $v2) (local.get $v2))))
         (local.set $lo (f64x2.pmin (local.get $lo) (local.get $v)))
         (local.set $hi (f64x2.pmax (local.get $hi) (local.get $v)))
-        (local.set $p (i32.add (local.get $p) (i32.const 16)))
-        (br $pairs)))
+        (local.set $w (v128.load (i32.add (local.get $r) (local.get $i))))
+        (local.set $q1 (f64x2.add (local.get $q1) (local.get $w)))
+        (local.set $q2 (f64x2.add (local.get $q2) (f64x2.mul (local.get $w) (local.get $w))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $pairsLoop)))
     (local.set $r1 (f64.add (f64x2.extract_lane 0 (local.get $s1)) (f64x2.extract_lane 1 (local.get $s1))))
     (local.set $r2 (f64.add (f64x2.extract_lane 0 (local.get $s2)) (f64x2.extract_lane 1 (local.get $s2))))
     (local.set $r3 (f64.add (f64x2.extract_lane 0 (local.get $s3)) (f64x2.extract_lane 1 (local.get $s3))))
     (local.set $r4 (f64.add (f64x2.extract_lane 0 (local.get $s4)) (f64x2.extract_lane 1 (local.get $s4))))
     (local.set $min (f64.min (f64x2.extract_lane 0 (local.get $lo)) (f64x2.extract_lane 1 (local.get $lo))))
     (local.set $max (f64.max (f64x2.extract_lane 0 (local.get $hi)) (f64x2.extract_lane 1 (local.get $hi))))
+    (local.set $raw1 (f64.add (f64x2.extract_lane 0 (local.get $q1)) (f64x2.extract_lane 1 (local.get $q1))))
+    (local.set $raw2 (f64.add (f64x2.extract_lane 0 (local.get $q2)) (f64x2.extract_lane 1 (local.get $q2))))
     ;; An odd count leaves one sample.
     (if (i32.and (local.get $n) (i32.const 1))
       (then
-        (local.set $t (f64.load (local.get $pairsEnd)))
+        (local.set $t (f64.load (i32.add (local.get $c) (local.get $pairs))))
         (local.set $t2 (f64.mul (local.get $t) (local.get $t)))
         (local.set $r1 (f64.add (local.get $r1) (local.get $t)))
         (local.set $r2 (f64.add (local.get $r2) (local.get $t2)))
         (local.set $r3 (f64.add (local.get $r3) (f64.mul (local.get $t2) (local.get $t))))
         (local.set $r4 (f64.add (local.get $r4) (f64.mul (local.get $t2) (local.get $t2))))
         (local.set $min (f64.min (local.get $min) (local.get $t)))
-        (local.set $max (f64.max (local.get $max) (local.get $t)))))
+        (local.set $max (f64.max (local.get $max) (local.get $t)))
+        (local.set $t (f64.load (i32.add (local.get $r) (local.get $pairs))))
+        (local.set $raw1 (f64.add (local.get $raw1) (local.get $t)))
+        (local.set $raw2 (f64.add (local.get $raw2) (f64.mul (local.get $t) (local.get $t))))))
+    ;; Flat runs, without branches (they would mispredict on real signals).
+    (local.set $last (f64.load (local.get $state)))
+    (local.set $run (f64.load offset=8 (local.get $state)))
+    (local.set $i (i32.const 0))
+    (local.set $pairs (i32.shl (local.get $n) (i32.const 3)))
+    (block $flatDone
+      (loop $flatLoop
+        (br_if $flatDone (i32.ge_u (local.get $i) (local.get $pairs)))
+        (local.set $x (f64.load (i32.add (local.get $r) (local.get $i))))
+        (local.set $run
+          (select (f64.add (local.get $run) (f64.const 1)) (f64.const 0) (f64.eq (local.get $x) (local.get $last))))
+        (local.set $flat
+          (f64.add (local.get $flat)
+            (f64.add
+              (select (local.get $flatRunMin) (f64.const 0) (f64.eq (local.get $run) (local.get $flatRunMin)))
+              (select (f64.const 1) (f64.const 0) (f64.gt (local.get $run) (local.get $flatRunMin))))))
+        (local.set $last (local.get $x))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $flatLoop)))
+    (f64.store (local.get $state) (local.get $last))
+    (f64.store offset=8 (local.get $state) (local.get $run))
     (f64.store (local.get $out) (local.get $r1))
     (f64.store offset=8 (local.get $out) (local.get $r2))
     (f64.store offset=16 (local.get $out) (local.get $r3))
     (f64.store offset=24 (local.get $out) (local.get $r4))
     (f64.store offset=32 (local.get $out) (local.get $min))
-    (f64.store offset=40 (local.get $out) (local.get $max)))
+    (f64.store offset=40 (local.get $out) (local.get $max))
+    (f64.store offset=48 (local.get $out) (local.get $raw1))
+    (f64.store offset=56 (local.get $out) (local.get $raw2))
+    (f64.store offset=64 (local.get $out) (local.get $flat)))
 
   ;; qrsFeatures: from every `step`-th sample of clean[first..n), the QRS band (two biquads in
   ;; direct form I, as `cascade` computes them), Pan-Tompkins' derivative, its square and their
