@@ -70,7 +70,7 @@ export class EcgChain {
     this.spec = options.spec ?? DEFAULT_WINDOW_SPEC;
     const fs = this.spec.sampleRateHz;
     this.maxFrame = options.maxFrame ?? 1024;
-    // One arena for the buffers the kernels share: resampled (raw) → cleaned → window statistics.
+    // One arena for the buffers the kernels share: resampled (raw) → cleaned → QRS features, window sums.
     const sections = cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs);
     const resampling = { maxFrame: this.maxFrame };
     const cleanBound = Math.ceil((this.maxFrame * fs) / options.inputRateHz) + 4; // >= the resampler's output

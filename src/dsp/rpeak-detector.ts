@@ -185,7 +185,6 @@ export class RPeakDetector {
     this.schedule();
   }
 
-  /** Feeds cleaned samples x[offset..offset+length), length <= maxFrame. Indices continue across calls. */
   /** Feeds the `length` cleaned samples at the start of the frame buffer. Indices continue across calls. */
   process(length: number): void {
     if (length > this.frameLength) throw new RangeError(`frame of ${length} exceeds the detector's buffer`);
