@@ -116,4 +116,10 @@ t.test('ring buffer keeps the newest samples and refuses ranges it no longer hol
   t.same(Array.from(dst), [8, 9, 10]);
   t.throws(() => ring.copyOut(1, 3, dst), RangeError);
   t.throws(() => ring.copyOut(9, 3, dst), RangeError);
+  // The largest |value| in a range, across the array's end; the first of equals.
+  ring.push(Float64Array.from([-12, 3]), 0, 2); // indices 4..11 hold 5 6 7 8 9 10 -12 3
+  t.equal(ring.argMaxAbs(5, 11), 10, 'the -12 written after the wrap');
+  t.equal(ring.argMaxAbs(5, 9), 9, 'the 10 before it');
+  ring.push(Float64Array.from([-3]), 0, 1);
+  t.equal(ring.argMaxAbs(11, 12), 11, 'the first of |3| and |-3|');
 });

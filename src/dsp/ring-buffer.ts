@@ -30,9 +30,25 @@ export class SampleRing {
     this.written += length;
   }
 
-  /** The sample at absolute index `index`, which must be held (see `oldest`). */
-  at(index: number): number {
-    return this.values[index % this.capacity];
+  /** The absolute index of the largest |sample| in [from, to] (the first of equals), all held. */
+  argMaxAbs(from: number, to: number): number {
+    const values = this.values;
+    let best = to;
+    let bestV = -1;
+    // At most two contiguous runs of the array, without a division per sample.
+    for (let k = from; k <= to;) {
+      const r = k % this.capacity;
+      const run = Math.min(to - k + 1, this.capacity - r);
+      for (let j = 0; j < run; j++) {
+        const v = Math.abs(values[r + j]);
+        if (v > bestV) {
+          bestV = v;
+          best = k + j;
+        }
+      }
+      k += run;
+    }
+    return best;
   }
 
   /** Oldest absolute index still held. */

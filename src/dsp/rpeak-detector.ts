@@ -389,17 +389,7 @@ export class RPeakDetector {
   private locateR(at: number): number {
     const dec = this.decimation;
     const to = at * dec;
-    let best = to;
-    let bestV = -1;
-    const from = Math.max(to - this.rLookback * dec, this.clean.oldest);
-    for (let k = from; k <= to; k++) {
-      const v = Math.abs(this.clean.at(k));
-      if (v > bestV) {
-        bestV = v;
-        best = k;
-      }
-    }
-    return best;
+    return this.clean.argMaxAbs(Math.max(to - this.rLookback * dec, this.clean.oldest), to);
   }
 }
 
