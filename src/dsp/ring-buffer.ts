@@ -7,7 +7,6 @@ export class SampleRing {
   private readonly values: Float64Array;
   /** Absolute index of the next sample to be written. */
   written = 0;
-  private position = 0; // written % capacity
 
   constructor(capacity: number) {
     if (!(capacity > 0 && Number.isInteger(capacity)))
@@ -18,15 +17,16 @@ export class SampleRing {
 
   push(x: Float64Array, offset: number, length: number): void {
     const values = this.values;
-    const capacity = this.capacity;
-    // The write position advances with the count (no division per frame); a frame longer than
-    // the ring keeps only its newest `capacity` samples.
-    let w = this.position;
-    for (let i = offset, end = offset + length; i < end; i++) {
-      values[w] = x[i];
-      w = w + 1 === capacity ? 0 : w + 1;
+    let w = this.written % this.capacity;
+    // At most two contiguous runs: up to the end of the array, then from its start.
+    let i = offset;
+    const end = offset + length;
+    while (i < end) {
+      const run = Math.min(end - i, this.capacity - w);
+      for (let k = 0; k < run; k++) values[w + k] = x[i + k];
+      i += run;
+      w = 0;
     }
-    this.position = w;
     this.written += length;
   }
 
