@@ -73,15 +73,14 @@ export class EcgChain {
     // One arena for the buffers the kernels share: resampled (raw) → cleaned → QRS features, window sums.
     const sections = cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs);
     const resampling = { maxFrame: this.maxFrame };
-    const cleanBound = Math.ceil((this.maxFrame * fs) / options.inputRateHz) + 4; // >= the resampler's output
+    const outMax = Resampler.outputLength(options.inputRateHz, fs, this.maxFrame);
     const arena = new DspArena(
       Resampler.arenaBytes(options.inputRateHz, fs, resampling) +
         SosCascade.arenaBytes(sections.length) +
-        RPeakDetector.arenaBytes(fs, cleanBound) +
-        DspArena.bytesFor(cleanBound, Windower.arenaLength),
+        RPeakDetector.arenaBytes(fs, outMax) +
+        DspArena.bytesFor(outMax, Windower.arenaLength),
     );
     this.resampler = new Resampler(options.inputRateHz, fs, { ...resampling, arena });
-    const outMax = this.resampler.out.length;
     this.clean = arena.f64(outMax);
     this.cascade = new SosCascade(sections, arena, this.resampler.out, this.clean);
     this.cleanRing = new SampleRing(Math.max(this.spec.windowSamples, fs) + outMax);

@@ -85,7 +85,7 @@ function designPolyphase(inRateHz: number, outRateHz: number, options: Resampler
   if (!(inRateHz > 0 && outRateHz > 0)) throw new RangeError('resampler rates must be positive');
   const { up, down } = rateRatio(inRateHz, outRateHz);
   const maxFrame = options.maxFrame ?? 4096;
-  const outLength = Math.ceil((maxFrame * up) / down) + 2;
+  const outLength = Resampler.outputLength(inRateHz, outRateHz, maxFrame);
   if (up === 1 && down === 1)
     return { up, down, phases: null, taps: 1, delaySeconds: 0, maxFrame, outLength };
   const stopHz = Math.min(inRateHz, outRateHz) / 2;
@@ -150,6 +150,12 @@ export class Resampler {
   private phase = 0;
   private pendingFlags = 0;
   private primed = false;
+
+  /** The size of `out`: the most output samples a frame of `maxFrame` can give. */
+  static outputLength(inRateHz: number, outRateHz: number, maxFrame: number): number {
+    const { up, down } = rateRatio(inRateHz, outRateHz);
+    return Math.ceil((maxFrame * up) / down) + 2;
+  }
 
   /** Bytes of arena a resampler with these parameters takes. */
   static arenaBytes(inRateHz: number, outRateHz: number, options: ResamplerOptions = {}): number {
