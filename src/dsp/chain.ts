@@ -78,7 +78,8 @@ export class EcgChain {
       Resampler.arenaBytes(options.inputRateHz, fs, resampling) +
         SosCascade.arenaBytes(sections.length) +
         RPeakDetector.arenaBytes(fs, outMax) +
-        DspArena.bytesFor(outMax, Windower.arenaLength),
+        DspArena.bytesFor(outMax) +
+        Windower.arenaBytes(this.spec),
     );
     this.resampler = new Resampler(options.inputRateHz, fs, { ...resampling, arena });
     this.clean = arena.f64(outMax);
@@ -96,6 +97,7 @@ export class EcgChain {
       arena,
       raw: this.resampler.out,
       clean: this.clean,
+      band: this.detector.band,
       decisionDelaySamples: this.detector.maxDelaySamples,
       thresholds: options.thresholds,
     });

@@ -10,7 +10,7 @@ import {
   rateWindow,
 } from './quality.js';
 import type { SampleRing } from './ring-buffer.js';
-import type { DspArena } from './wasm/arena.js';
+import { DspArena } from './wasm/arena.js';
 import type { WindowSpec } from './window-spec.js';
 
 /** A model window with its quality and heart rate. One object is reused: copy what you keep. */
@@ -54,9 +54,11 @@ const CMIN = 15;
 const CMAX = 16;
 const FIELDS = 18;
 
-/** The QRS-band samples of a frame at the detector's rate: band[j] is frame position first + j * step. */
+/**
+ * Where a frame's QRS-band samples (at the detector's rate) sit in the band buffer given at
+ * construction: band[j] is frame position bandFirst + j * decimation, for j < bandLength.
+ */
 export interface QrsBand {
-  readonly band: Float64Array;
   readonly bandFirst: number;
   readonly bandLength: number;
   readonly decimation: number;
@@ -70,14 +72,24 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/** Windows are rated from blocks of this many samples: every window and hop is whole blocks. */
+function blockSizeOf(spec: WindowSpec): number {
+  return gcd(spec.windowSamples, spec.hopSamples);
+}
+
+/** The blockStats kernel's state: last raw value, its repeats, the baseline filter's state. */
+const KERNEL_STATE = 4;
+
 /**
  * Turns the cleaned stream (with raw values, QRS-band values and flags beside it) into overlapping
  * windows with a quality rating. Statistics are kept per block (gcd of window and hop), so a window
  * is rated by summing its blocks: constant work per hop, nothing allocated per frame.
  */
 export class Windower {
-  /** Samples of arena a windower takes. */
-  static readonly arenaLength = 2 + 9;
+  /** Bytes of arena a windower with this spec takes. */
+  static arenaBytes(spec: WindowSpec): number {
+    return DspArena.bytesFor(KERNEL_STATE, 5, (spec.windowSamples / blockSizeOf(spec)) * FIELDS);
+  }
   readonly spec: WindowSpec;
   onWindow: (w: EcgWindow) => void = () => {};
   private readonly thresholds: QualityThresholds;
@@ -85,28 +97,30 @@ export class Windower {
   private readonly blockSize: number;
   private readonly blocksPerWindow: number;
   private readonly hopBlocks: number;
+  /** One row of FIELDS per block of the window, in the arena: the blockStats kernel adds to them. */
   private readonly stats: Float64Array;
+  private readonly statsAt: number;
   private block = 0; // absolute index of the block being filled
   private inBlock = 0;
   private index = 0; // absolute index of the next sample
   private readonly flatRunMin: number;
-  // Baseline (< 1 Hz) low-pass on the raw signal, run at a quarter rate
+  // Baseline (< 1 Hz) low-pass on the raw signal, run at a quarter rate by the kernel
   private readonly baseCoef: Float64Array;
-  private baseS1 = 0;
-  private baseS2 = 0;
+  private readonly baseCoefAt: number;
   private basePrimed = false;
   private readonly window: EcgWindow;
   private readonly arena: DspArena;
   private readonly raw: Float64Array;
   private readonly frameLength: number;
-  // The stretchStats kernel's buffers: the last raw value and its repeats (flatline runs), and a
-  // stretch's Σc, Σc², Σc³, Σc⁴, min c, max c, Σr, Σr² and flat samples. Byte offsets looked up once.
-  private readonly flatState: Float64Array;
-  private readonly stretch: Float64Array;
+  /**
+   * The blockStats kernel's state: the last raw value and its repeats (flatline runs), the
+   * baseline filter's two state values. Byte offsets of the kernel's buffers looked up once.
+   */
+  private readonly kernelState: Float64Array;
+  private readonly kernelStateAt: number;
   private readonly cleanAt: number;
   private readonly rawAt: number;
-  private readonly flatStateAt: number;
-  private readonly stretchAt: number;
+  private readonly bandAt: number;
   /** Normalisation of the window last emitted: (x - shift) * scale. */
   private shift = 0;
   private scale = 1;
@@ -121,10 +135,12 @@ export class Windower {
       ring: SampleRing;
       /**
        * Each frame's samples before (raw, resampled) and after cleaning: buffers of `arena`,
-       * which lends `arenaLength` more.
+       * which lends `Windower.arenaBytes` more.
        */
       raw: Float64Array;
       clean: Float64Array;
+      /** The detector's QRS-band buffer (in `arena`), placed as each `process` call's `qrs` says. */
+      band: Float64Array;
       arena: DspArena;
       decisionDelaySamples: number;
       thresholds?: QualityThresholds;
@@ -135,24 +151,27 @@ export class Windower {
     this.beats = beats;
     this.decisionDelaySamples = options.decisionDelaySamples;
     this.thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
-    this.blockSize = gcd(spec.windowSamples, spec.hopSamples);
+    this.blockSize = blockSizeOf(spec);
     this.blocksPerWindow = spec.windowSamples / this.blockSize;
     this.hopBlocks = spec.hopSamples / this.blockSize;
-    this.stats = new Float64Array(this.blocksPerWindow * FIELDS);
     if (options.ring.capacity < spec.windowSamples) throw new RangeError('the ring must hold a window');
     this.ring = options.ring;
-    this.arena = options.arena;
+    const arena = options.arena;
+    this.arena = arena;
     this.raw = options.raw;
     this.frameLength = Math.min(options.raw.length, options.clean.length);
-    this.flatState = options.arena.f64(2);
-    this.flatState[0] = Number.NaN;
-    this.stretch = options.arena.f64(9);
-    this.cleanAt = options.arena.offsetOf(options.clean);
-    this.rawAt = options.arena.offsetOf(options.raw);
-    this.flatStateAt = options.arena.offsetOf(this.flatState);
-    this.stretchAt = options.arena.offsetOf(this.stretch);
+    this.kernelState = arena.f64(KERNEL_STATE);
+    this.kernelState[0] = Number.NaN; // no last raw value yet
+    this.baseCoef = arena.f64(5);
+    this.baseCoef.set(butterworthLowpass(2, 1, spec.sampleRateHz / 4)[0]);
+    this.stats = arena.f64(this.blocksPerWindow * FIELDS);
+    this.kernelStateAt = arena.offsetOf(this.kernelState);
+    this.baseCoefAt = arena.offsetOf(this.baseCoef);
+    this.statsAt = arena.offsetOf(this.stats);
+    this.cleanAt = arena.offsetOf(options.clean);
+    this.rawAt = arena.offsetOf(options.raw);
+    this.bandAt = arena.offsetOf(options.band);
     this.flatRunMin = Math.round(FLAT_RUN_S * spec.sampleRateHz);
-    this.baseCoef = new Float64Array(butterworthLowpass(2, 1, spec.sampleRateHz / 4)[0]);
     this.resetBlock(0);
     this.window = {
       startIndex: 0,
@@ -195,102 +214,37 @@ export class Windower {
     length: number,
     ingressNs: bigint,
   ): void {
-    const bc = this.baseCoef;
-    const b0 = bc[0];
-    const b1 = bc[1];
-    const b2 = bc[2];
-    const a1 = bc[3];
-    const a2 = bc[4];
     if (length > this.frameLength) throw new RangeError(`frame of ${length} exceeds the windower's buffers`);
-    const raw = this.raw;
     const kernels = this.arena.kernels;
-    const sums = this.stretch;
-    const flatRunMin = this.flatRunMin;
-    const band = qrs.band;
     const bandFirst = qrs.bandFirst;
     const bandStep = qrs.decimation;
     const bandEnd = bandFirst + qrs.bandLength * bandStep;
-    if (!this.basePrimed && length > 0) {
-      const r0 = raw[0];
-      this.baseS1 = r0 - b0 * r0; // steady state for a constant input (unit DC gain)
-      this.baseS2 = b2 * r0 - a2 * r0;
-      this.basePrimed = true;
-    }
-    let baseS1 = this.baseS1;
-    let baseS2 = this.baseS2;
-    let index = this.index;
+    if (!this.basePrimed && length > 0) this.primeBaseline(this.raw[0]);
     let i = 0;
-    // One pass per stretch of the frame inside one block: sums in locals, the block row written once.
+    // One kernel call per stretch of the frame inside one block: it adds the stretch to the block's row.
     while (i < length) {
       const end = Math.min(length, i + this.blockSize - this.inBlock);
-      let q2 = 0,
-        qn = 0,
-        bs1 = 0,
-        bs2 = 0,
-        bn = 0;
-      let sat = 0,
-        lead = 0,
-        gap = 0;
-      // The sums of the clean and raw samples and the flatline count (an exactly constant raw input:
-      // a real ECG front end always shows some noise) come from a SIMD kernel; the short loops
-      // below each keep their few sums in registers.
-      kernels.stretchStats(
+      // The QRS band's samples in the stretch (every bandStep-th frame position from bandFirst).
+      const p = i <= bandFirst ? bandFirst : bandFirst + Math.ceil((i - bandFirst) / bandStep) * bandStep;
+      const bandCount = Math.max(0, Math.ceil((Math.min(end, bandEnd) - p) / bandStep));
+      const row = (this.block % this.blocksPerWindow) * FIELDS;
+      kernels.blockStats(
         this.cleanAt + 8 * i,
         this.rawAt + 8 * i,
         end - i,
-        this.flatStateAt,
-        flatRunMin,
-        this.stretchAt,
+        this.bandAt + 8 * ((p - bandFirst) / bandStep),
+        bandCount,
+        (4 - (this.index & 3)) & 3, // the baseline filter runs on every fourth absolute index
+        this.baseCoefAt,
+        this.kernelStateAt,
+        this.flatRunMin,
+        this.statsAt + 8 * row,
       );
-      let p = i <= bandFirst ? bandFirst : bandFirst + Math.ceil((i - bandFirst) / bandStep) * bandStep;
-      for (let j = (p - bandFirst) / bandStep; p < end && p < bandEnd; p += bandStep, j++) {
-        const q = band[j];
-        q2 += q * q;
-        qn++;
-      }
-      if (flags !== null) {
-        for (let k = i; k < end; k++) {
-          const f = flags[k];
-          if (f & SampleFlag.Saturated) sat++;
-          if (f & SampleFlag.LeadOff) lead++;
-          if (f & SampleFlag.Gap) gap++;
-        }
-      }
-      // The baseline filter runs on every fourth absolute index.
-      for (let k = i + ((4 - (index & 3)) & 3); k < end; k += 4) {
-        const r = raw[k];
-        const y = b0 * r + baseS1;
-        baseS1 = b1 * r - a1 * y + baseS2;
-        baseS2 = b2 * r - a2 * y;
-        bs1 += y;
-        bs2 += y * y;
-        bn++;
-      }
-      index += end - i;
-      const st = this.stats;
-      const o = (this.block % this.blocksPerWindow) * FIELDS;
-      st[o + N] += end - i;
-      st[o + C1] += sums[0];
-      st[o + C2] += sums[1];
-      st[o + C3] += sums[2];
-      st[o + C4] += sums[3];
-      st[o + R1] += sums[6];
-      st[o + R2] += sums[7];
-      st[o + Q2] += q2;
-      st[o + QN] += qn;
-      st[o + B1] += bs1;
-      st[o + B2] += bs2;
-      st[o + BN] += bn;
-      st[o + FLAT] += sums[8];
-      st[o + SAT] += sat;
-      st[o + LEAD] += lead;
-      st[o + GAP] += gap;
-      if (sums[4] < st[o + CMIN]) st[o + CMIN] = sums[4];
-      if (sums[5] > st[o + CMAX]) st[o + CMAX] = sums[5];
+      if (flags !== null) this.countFlags(flags, i, end, row);
+      this.index += end - i;
       this.inBlock += end - i;
       i = end;
       if (this.inBlock === this.blockSize) {
-        this.index = index;
         this.inBlock = 0;
         this.block++;
         const done = this.block - this.blocksPerWindow;
@@ -298,15 +252,37 @@ export class Windower {
         this.resetBlock(this.block);
       }
     }
-    this.index = index;
-    this.baseS1 = baseS1;
-    this.baseS2 = baseS2;
+  }
+
+  /** Flags of samples [from, to) of the frame into the block row at `row`. */
+  private countFlags(flags: Uint8Array, from: number, to: number, row: number): void {
+    let sat = 0,
+      lead = 0,
+      gap = 0;
+    for (let k = from; k < to; k++) {
+      const f = flags[k];
+      if (f & SampleFlag.Saturated) sat++;
+      if (f & SampleFlag.LeadOff) lead++;
+      if (f & SampleFlag.Gap) gap++;
+    }
+    const st = this.stats;
+    st[row + SAT] += sat;
+    st[row + LEAD] += lead;
+    st[row + GAP] += gap;
+  }
+
+  /** The baseline filter's steady state for a constant input r0 (unit DC gain). */
+  private primeBaseline(r0: number): void {
+    const [b0, , b2, , a2] = this.baseCoef;
+    this.kernelState[2] = r0 - b0 * r0;
+    this.kernelState[3] = b2 * r0 - a2 * r0;
+    this.basePrimed = true;
   }
 
   /** Samples were lost: a flat run does not continue across the gap (the gap flag rides on the samples). */
   markGap(): void {
-    this.flatState[0] = Number.NaN; // the last raw value
-    this.flatState[1] = 0; // its repeats
+    this.kernelState[0] = Number.NaN; // the last raw value
+    this.kernelState[1] = 0; // its repeats
   }
 
   private emit(ingressNs: bigint): void {

@@ -13,7 +13,18 @@ export interface DspKernels {
     phase: number,
   ): number;
   cascade(coef: number, state: number, src: number, dst: number, n: number, sections: number): void;
-  stretchStats(clean: number, raw: number, n: number, state: number, flatRunMin: number, out: number): void;
+  blockStats(
+    clean: number,
+    raw: number,
+    n: number,
+    band: number,
+    bandCount: number,
+    baseFirst: number,
+    baseCoef: number,
+    state: number,
+    flatRunMin: number,
+    row: number,
+  ): void;
   qrsFeatures(
     clean: number,
     first: number,

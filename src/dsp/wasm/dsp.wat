@@ -107,22 +107,34 @@
         (local.set $s (i32.add (local.get $s) (i32.const 1)))
         (br $sections))))
 
-  ;; stretchStats: for a stretch of n samples of a window block (see ../windower.ts), the sums of
-  ;; the cleaned signal c (Σc, Σc², Σc³, Σc⁴, min, max), of the raw signal r (Σr, Σr²), two samples
-  ;; per step, and the count of flat samples: samples of runs of exactly repeated raw values; a run
-  ;; counts all its samples once it has `flatRunMin` repeats, then each further repeat. state holds
-  ;; the last raw value and the run's repeats; out receives the 9 figures.
-  (func (export "stretchStats")
-    (param $c i32) (param $r i32) (param $n i32) (param $state i32) (param $flatRunMin f64)
-    (param $out i32)
+  ;; blockStats: adds a stretch of n samples inside one window block (see ../windower.ts) to the
+  ;; block's row of sums: of the cleaned signal c (Σc, Σc², Σc³, Σc⁴, min, max) and the raw signal r
+  ;; (Σr, Σr²), two samples per step; of the QRS band's squares (its bandCount samples in the
+  ;; stretch, from `band`); of the baseline, a biquad (transposed form II, coefficients b0 b1 b2 a1
+  ;; a2 at baseCoef) run on r[baseFirst], r[baseFirst + 4], …; and the count of flat samples:
+  ;; samples of runs of exactly repeated raw values; a run counts all its samples once it has
+  ;; `flatRunMin` repeats, then each further repeat. state holds the last raw value, the run's
+  ;; repeats and the baseline filter's two state values. Row fields (f64): 0 n, 1-4 Σc..Σc⁴,
+  ;; 5-6 Σr Σr², 7-9 Σbase Σbase² count, 10 Σband², 11 flat, 15 min c, 16 max c, 17 band count.
+  (func (export "blockStats")
+    (param $c i32) (param $r i32) (param $n i32) (param $band i32) (param $bandCount i32)
+    (param $baseFirst i32) (param $baseCoef i32) (param $state i32) (param $flatRunMin f64)
+    (param $row i32)
     (local $i i32) (local $pairs i32) (local $v v128) (local $v2 v128) (local $w v128)
     (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $s4 v128) (local $lo v128) (local $hi v128)
-    (local $q1 v128) (local $q2 v128)
+    (local $q1 v128) (local $q2 v128) (local $prev v128) (local $eq v128)
     (local $t f64) (local $t2 f64) (local $r1 f64) (local $r2 f64) (local $r3 f64) (local $r4 f64)
     (local $min f64) (local $max f64) (local $raw1 f64) (local $raw2 f64)
     (local $last f64) (local $run f64) (local $flat f64) (local $x f64)
+    (local $b0 f64) (local $b1 f64) (local $b2 f64) (local $a1 f64) (local $a2 f64)
+    (local $z1 f64) (local $z2 f64) (local $y f64) (local $bs1 f64) (local $bs2 f64) (local $bn f64)
+    (local $band2 f64)
+    (local.set $last (f64.load (local.get $state)))
+    (local.set $run (f64.load offset=8 (local.get $state)))
     (local.set $lo (f64x2.splat (f64.const inf)))
     (local.set $hi (f64x2.splat (f64.const -inf)))
+    ;; Lane 1 of prev is the raw sample before the pair: each pair is compared with its predecessors.
+    (local.set $prev (f64x2.splat (local.get $last)))
     (local.set $pairs (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 3)))
     (block $pairsDone
       (loop $pairsLoop
@@ -138,6 +150,11 @@
         (local.set $w (v128.load (i32.add (local.get $r) (local.get $i))))
         (local.set $q1 (f64x2.add (local.get $q1) (local.get $w)))
         (local.set $q2 (f64x2.add (local.get $q2) (f64x2.mul (local.get $w) (local.get $w))))
+        (local.set $eq
+          (v128.or (local.get $eq)
+            (f64x2.eq (local.get $w)
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 (local.get $prev) (local.get $w)))))
+        (local.set $prev (local.get $w))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $pairsLoop)))
     (local.set $r1 (f64.add (f64x2.extract_lane 0 (local.get $s1)) (f64x2.extract_lane 1 (local.get $s1))))
@@ -161,37 +178,96 @@
         (local.set $max (f64.max (local.get $max) (local.get $t)))
         (local.set $t (f64.load (i32.add (local.get $r) (local.get $pairs))))
         (local.set $raw1 (f64.add (local.get $raw1) (local.get $t)))
-        (local.set $raw2 (f64.add (local.get $raw2) (f64.mul (local.get $t) (local.get $t))))))
-    ;; Flat runs, without branches (they would mispredict on real signals).
-    (local.set $last (f64.load (local.get $state)))
-    (local.set $run (f64.load offset=8 (local.get $state)))
-    (local.set $i (i32.const 0))
-    (local.set $pairs (i32.shl (local.get $n) (i32.const 3)))
-    (block $flatDone
-      (loop $flatLoop
-        (br_if $flatDone (i32.ge_u (local.get $i) (local.get $pairs)))
-        (local.set $x (f64.load (i32.add (local.get $r) (local.get $i))))
-        (local.set $run
-          (select (f64.add (local.get $run) (f64.const 1)) (f64.const 0) (f64.eq (local.get $x) (local.get $last))))
-        (local.set $flat
-          (f64.add (local.get $flat)
-            (f64.add
-              (select (local.get $flatRunMin) (f64.const 0) (f64.eq (local.get $run) (local.get $flatRunMin)))
-              (select (f64.const 1) (f64.const 0) (f64.gt (local.get $run) (local.get $flatRunMin))))))
-        (local.set $last (local.get $x))
-        (local.set $i (i32.add (local.get $i) (i32.const 8)))
-        (br $flatLoop)))
+        (local.set $raw2 (f64.add (local.get $raw2) (f64.mul (local.get $t) (local.get $t))))
+        (local.set $eq
+          (v128.or (local.get $eq)
+            (f64x2.splat (f64.convert_i32_u (f64.eq (local.get $t) (f64x2.extract_lane 1 (local.get $prev)))))))))
+    ;; Flat runs. Real ECG rarely repeats a raw value exactly: without a repeat in the stretch
+    ;; every run ends at once (run 0, nothing flat), so the sample loop runs only on repeats. It has
+    ;; no branches: they would mispredict on real signals.
+    (if (v128.any_true (local.get $eq))
+      (then
+        (local.set $i (i32.const 0))
+        (local.set $pairs (i32.shl (local.get $n) (i32.const 3)))
+        (block $flatDone
+          (loop $flatLoop
+            (br_if $flatDone (i32.ge_u (local.get $i) (local.get $pairs)))
+            (local.set $x (f64.load (i32.add (local.get $r) (local.get $i))))
+            (local.set $run
+              (select (f64.add (local.get $run) (f64.const 1)) (f64.const 0) (f64.eq (local.get $x) (local.get $last))))
+            (local.set $flat
+              (f64.add (local.get $flat)
+                (f64.add
+                  (select (local.get $flatRunMin) (f64.const 0) (f64.eq (local.get $run) (local.get $flatRunMin)))
+                  (select (f64.const 1) (f64.const 0) (f64.gt (local.get $run) (local.get $flatRunMin))))))
+            (local.set $last (local.get $x))
+            (local.set $i (i32.add (local.get $i) (i32.const 8)))
+            (br $flatLoop))))
+      (else
+        (if (local.get $n)
+          (then
+            (local.set $run (f64.const 0))
+            (local.set $last
+              (f64.load (i32.add (local.get $r) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 3)))))))))
     (f64.store (local.get $state) (local.get $last))
     (f64.store offset=8 (local.get $state) (local.get $run))
-    (f64.store (local.get $out) (local.get $r1))
-    (f64.store offset=8 (local.get $out) (local.get $r2))
-    (f64.store offset=16 (local.get $out) (local.get $r3))
-    (f64.store offset=24 (local.get $out) (local.get $r4))
-    (f64.store offset=32 (local.get $out) (local.get $min))
-    (f64.store offset=40 (local.get $out) (local.get $max))
-    (f64.store offset=48 (local.get $out) (local.get $raw1))
-    (f64.store offset=56 (local.get $out) (local.get $raw2))
-    (f64.store offset=64 (local.get $out) (local.get $flat)))
+    ;; The baseline filter, on every fourth sample.
+    (local.set $b0 (f64.load (local.get $baseCoef)))
+    (local.set $b1 (f64.load offset=8 (local.get $baseCoef)))
+    (local.set $b2 (f64.load offset=16 (local.get $baseCoef)))
+    (local.set $a1 (f64.load offset=24 (local.get $baseCoef)))
+    (local.set $a2 (f64.load offset=32 (local.get $baseCoef)))
+    (local.set $z1 (f64.load offset=16 (local.get $state)))
+    (local.set $z2 (f64.load offset=24 (local.get $state)))
+    (local.set $i (i32.shl (local.get $baseFirst) (i32.const 3)))
+    (local.set $pairs (i32.shl (local.get $n) (i32.const 3)))
+    (block $baseDone
+      (loop $baseLoop
+        (br_if $baseDone (i32.ge_u (local.get $i) (local.get $pairs)))
+        (local.set $x (f64.load (i32.add (local.get $r) (local.get $i))))
+        (local.set $y (f64.add (f64.mul (local.get $b0) (local.get $x)) (local.get $z1)))
+        (local.set $z1
+          (f64.add
+            (f64.sub (f64.mul (local.get $b1) (local.get $x)) (f64.mul (local.get $a1) (local.get $y)))
+            (local.get $z2)))
+        (local.set $z2 (f64.sub (f64.mul (local.get $b2) (local.get $x)) (f64.mul (local.get $a2) (local.get $y))))
+        (local.set $bs1 (f64.add (local.get $bs1) (local.get $y)))
+        (local.set $bs2 (f64.add (local.get $bs2) (f64.mul (local.get $y) (local.get $y))))
+        (local.set $bn (f64.add (local.get $bn) (f64.const 1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 32)))
+        (br $baseLoop)))
+    (f64.store offset=16 (local.get $state) (local.get $z1))
+    (f64.store offset=24 (local.get $state) (local.get $z2))
+    ;; The QRS band's power.
+    (local.set $i (i32.const 0))
+    (local.set $pairs (i32.shl (local.get $bandCount) (i32.const 3)))
+    (block $bandDone
+      (loop $bandLoop
+        (br_if $bandDone (i32.ge_u (local.get $i) (local.get $pairs)))
+        (local.set $x (f64.load (i32.add (local.get $band) (local.get $i))))
+        (local.set $band2 (f64.add (local.get $band2) (f64.mul (local.get $x) (local.get $x))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $bandLoop)))
+    ;; Into the block's row.
+    (f64.store (local.get $row) (f64.add (f64.load (local.get $row)) (f64.convert_i32_u (local.get $n))))
+    (f64.store offset=8 (local.get $row) (f64.add (f64.load offset=8 (local.get $row)) (local.get $r1)))
+    (f64.store offset=16 (local.get $row) (f64.add (f64.load offset=16 (local.get $row)) (local.get $r2)))
+    (f64.store offset=24 (local.get $row) (f64.add (f64.load offset=24 (local.get $row)) (local.get $r3)))
+    (f64.store offset=32 (local.get $row) (f64.add (f64.load offset=32 (local.get $row)) (local.get $r4)))
+    (f64.store offset=40 (local.get $row) (f64.add (f64.load offset=40 (local.get $row)) (local.get $raw1)))
+    (f64.store offset=48 (local.get $row) (f64.add (f64.load offset=48 (local.get $row)) (local.get $raw2)))
+    (f64.store offset=56 (local.get $row) (f64.add (f64.load offset=56 (local.get $row)) (local.get $bs1)))
+    (f64.store offset=64 (local.get $row) (f64.add (f64.load offset=64 (local.get $row)) (local.get $bs2)))
+    (f64.store offset=72 (local.get $row) (f64.add (f64.load offset=72 (local.get $row)) (local.get $bn)))
+    (f64.store offset=80 (local.get $row) (f64.add (f64.load offset=80 (local.get $row)) (local.get $band2)))
+    (f64.store offset=88 (local.get $row) (f64.add (f64.load offset=88 (local.get $row)) (local.get $flat)))
+    (f64.store offset=136 (local.get $row)
+      (f64.add (f64.load offset=136 (local.get $row)) (f64.convert_i32_u (local.get $bandCount))))
+    ;; The first of equal extremes stays, as comparisons would keep it.
+    (local.set $t (f64.load offset=120 (local.get $row)))
+    (f64.store offset=120 (local.get $row) (select (local.get $min) (local.get $t) (f64.lt (local.get $min) (local.get $t))))
+    (local.set $t (f64.load offset=128 (local.get $row)))
+    (f64.store offset=128 (local.get $row) (select (local.get $max) (local.get $t) (f64.gt (local.get $max) (local.get $t)))))
 
   ;; qrsFeatures: from every `step`-th sample of clean[first..n), the QRS band (two biquads in
   ;; direct form I, as `cascade` computes them), Pan-Tompkins' derivative, its square and their
