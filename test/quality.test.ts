@@ -96,6 +96,37 @@ t.test('windows: length, hop and z-score normalisation from the spec', async (t)
   t.ok(Math.abs(stats.mean) < 1e-4 && Math.abs(stats.sd - 1) < 1e-3, 'z-scored');
 });
 
+t.test(
+  "a window's samples are the cleaned stream's, whatever the frames (the cascade writes the ring)",
+  async (t) => {
+    const reader = await openChannel(rec('mitdb', '100'));
+    const spec = { sampleRateHz: 500, windowSamples: 2500, hopSamples: 625, normalization: 'none' } as const;
+    const chain = new EcgChain({ inputRateHz: 360, spec, maxFrame: 37 });
+    const clean: number[] = [];
+    chain.onClean = (x, n) => {
+      for (let i = 0; i < n; i++) clean.push(x[i]);
+    };
+    let checked = 0;
+    let worst = 0;
+    chain.onWindow = (w) => {
+      const s = w.copySamples();
+      for (let i = 0; i < s.length; i++) worst = Math.max(worst, Math.abs(s[i] - clean[w.startIndex + i]));
+      checked++;
+    };
+    let k = 0;
+    for await (const c of reader.chunks({ toSample: 60 * 360 })) {
+      // Frames of changing odd sizes, so they end at every position of the ring.
+      for (let i = 0; i < c.physical.length; k++) {
+        const n = Math.min(1 + ((k * 7) % 37), c.physical.length - i);
+        chain.push(c.physical.subarray(i, i + n), n);
+        i += n;
+      }
+    }
+    t.ok(checked >= 40, `${checked} windows`);
+    t.ok(worst < 1e-6, `largest difference ${worst} (float32 rounding)`);
+  },
+);
+
 t.test('heart rate, RMSSD and SDNN of known beats', async (t) => {
   const beats = new BeatRing(8);
   for (const b of [0, 500, 1000, 1600, 2100, 2600, 3100, 3600, 4100, 4600]) beats.push(b); // ring keeps the last 8

@@ -74,17 +74,18 @@ export class EcgChain {
     const sections = cleaningSections(options.cleaning ?? DEFAULT_CLEANING, fs);
     const resampling = { maxFrame: this.maxFrame };
     const outMax = Resampler.outputLength(options.inputRateHz, fs, this.maxFrame);
+    const cleanRingLength = Math.max(this.spec.windowSamples, fs) + outMax;
     const arena = new DspArena(
       Resampler.arenaBytes(options.inputRateHz, fs, resampling) +
         SosCascade.arenaBytes(sections.length) +
         RPeakDetector.arenaBytes(fs, outMax) +
-        DspArena.bytesFor(outMax) +
+        DspArena.bytesFor(outMax, cleanRingLength) +
         Windower.arenaBytes(this.spec),
     );
     this.resampler = new Resampler(options.inputRateHz, fs, { ...resampling, arena });
     this.clean = arena.f64(outMax);
     this.cascade = new SosCascade(sections, arena, this.resampler.out, this.clean);
-    this.cleanRing = new SampleRing(Math.max(this.spec.windowSamples, fs) + outMax);
+    this.cleanRing = new SampleRing(cleanRingLength, arena);
     this.detector = new RPeakDetector({
       sampleRateHz: fs,
       frame: this.clean,
@@ -147,8 +148,11 @@ export class EcgChain {
       this.cascade.primeWith(raw[0]);
       this.primed = true;
     }
-    this.cascade.process(0, m);
-    this.cleanRing.push(clean, 0, m);
+    // The cascade writes the cleaned frame into the ring too, unless the frame wraps there.
+    const slot = this.cleanRing.slotFor(m);
+    this.cascade.process(0, m, slot);
+    if (slot >= 0) this.cleanRing.advance(m);
+    else this.cleanRing.push(clean, 0, m);
     this.onClean?.(clean, m);
     this.detector.process(m);
     this.windower.process(this.detector, flagged ? rs.outFlags : null, m, ingressNs);

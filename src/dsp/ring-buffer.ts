@@ -1,3 +1,5 @@
+import type { DspArena } from './wasm/arena.js';
+
 /**
  * Fixed-capacity ring of samples addressed by absolute sample index (the count of samples ever
  * written), so readers can ask for "samples [a, b)" without tracking the write position.
@@ -5,14 +7,32 @@
 export class SampleRing {
   readonly capacity: number;
   private readonly values: Float64Array;
+  /** Byte offset of the values in their arena, or -1 when they are not in one. */
+  private readonly valuesAt: number;
   /** Absolute index of the next sample to be written. */
   written = 0;
 
-  constructor(capacity: number) {
+  /** In `arena`, a kernel can write the samples in place (see slotFor). */
+  constructor(capacity: number, arena?: DspArena) {
     if (!(capacity > 0 && Number.isInteger(capacity)))
       throw new RangeError('ring capacity must be a positive integer');
     this.capacity = capacity;
-    this.values = new Float64Array(capacity);
+    this.values = arena ? arena.f64(capacity) : new Float64Array(capacity);
+    this.valuesAt = arena ? arena.offsetOf(this.values) : -1;
+  }
+
+  /**
+   * Where in the arena the next `length` samples go, if they lie in one run (the ring is in an
+   * arena and they do not wrap), else -1. Whoever writes them there then calls `advance`.
+   */
+  slotFor(length: number): number {
+    const w = this.written % this.capacity;
+    return this.valuesAt >= 0 && w + length <= this.capacity ? this.valuesAt + 8 * w : -1;
+  }
+
+  /** Counts `length` samples written in place at slotFor(length). */
+  advance(length: number): void {
+    this.written += length;
   }
 
   push(x: Float64Array, offset: number, length: number): void {

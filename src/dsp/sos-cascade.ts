@@ -57,8 +57,11 @@ export class SosCascade {
     }
   }
 
-  /** Filters input[offset .. offset+length) into output at the same indices. */
-  process(offset: number, length: number): void {
+  /**
+   * Filters input[offset .. offset+length) into output at the same indices, and into the arena at
+   * byte offset `copyTo` too unless it is -1 (a ring's slot: see SampleRing.slotFor).
+   */
+  process(offset: number, length: number, copyTo = -1): void {
     if (offset < 0 || offset + length > this.length)
       throw new RangeError(`[${offset}, ${offset + length}) is outside the cascade's ${this.length} samples`);
     this.arena.kernels.cascade(
@@ -68,6 +71,7 @@ export class SosCascade {
       this.outputAt + 8 * offset,
       length,
       this.sectionCount,
+      copyTo < 0 ? this.outputAt + 8 * offset : copyTo,
     );
   }
 }

@@ -54,14 +54,16 @@
         (br $inputs)))
     (local.get $n))
 
-  ;; cascade: biquads in direct form I (see ../sos-cascade.ts) over src[0..n) into dst (may be src).
+  ;; cascade: biquads in direct form I (see ../sos-cascade.ts) over src[0..n) into dst (may be src),
+  ;; the output also into copy[0..n) (copy = dst for none: a sample ring written in the same pass).
   ;; coef: 5 f64 per section (b0 b1 b2 a1 a2); state: 4 f64 per section (x1 x2 y1 y2).
   (func (export "cascade")
     (param $coef i32) (param $state i32) (param $src i32) (param $dst i32) (param $n i32)
-    (param $sections i32)
+    (param $sections i32) (param $copy i32)
     (local $s i32) (local $i i32) (local $end i32) (local $from i32) (local $c i32) (local $st i32)
     (local $b0 f64) (local $b1 f64) (local $b2 f64) (local $a1 f64) (local $a2 f64)
     (local $x1 f64) (local $x2 f64) (local $y1 f64) (local $y2 f64) (local $x f64) (local $y f64)
+    (local $also i32)
     (local.set $from (local.get $src))
     (local.set $end (i32.shl (local.get $n) (i32.const 3)))
     (block $sectionsDone
@@ -78,6 +80,10 @@
         (local.set $x2 (f64.load offset=8 (local.get $st)))
         (local.set $y1 (f64.load offset=16 (local.get $st)))
         (local.set $y2 (f64.load offset=24 (local.get $st)))
+        ;; The last section stores each output twice, to dst and to copy; the others to dst twice.
+        (local.set $also
+          (select (local.get $copy) (local.get $dst)
+            (i32.eq (local.get $s) (i32.sub (local.get $sections) (i32.const 1)))))
         (local.set $i (i32.const 0))
         (block $samplesDone
           (loop $samples
@@ -97,6 +103,7 @@
             (local.set $y2 (local.get $y1))
             (local.set $y1 (local.get $y))
             (f64.store (i32.add (local.get $dst) (local.get $i)) (local.get $y))
+            (f64.store (i32.add (local.get $also) (local.get $i)) (local.get $y))
             (local.set $i (i32.add (local.get $i) (i32.const 8)))
             (br $samples)))
         (f64.store (local.get $st) (local.get $x1))
