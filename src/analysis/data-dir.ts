@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RecordError } from '../records/errors.js';
 
 /** The project root (works from src/ under tsx and from dist/). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -8,6 +9,6 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 /** Shared PhysioNet recordings: $ECG_DATA_DIR, else ../shared/data/ecg beside the checkout. */
 export function sharedDataDir(): string {
   const dir = process.env.ECG_DATA_DIR ?? join(PROJECT_ROOT, '..', 'shared', 'data', 'ecg');
-  if (!existsSync(dir)) throw new Error(`shared ECG data not found at ${dir} (set ECG_DATA_DIR)`);
+  if (!existsSync(dir)) throw new RecordError(dir, 'shared ECG data not found here (set ECG_DATA_DIR)');
   return dir;
 }

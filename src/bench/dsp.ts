@@ -8,6 +8,7 @@ import { sharedDataDir } from '../analysis/data-dir.js';
 import { cleaningSections, DEFAULT_CLEANING, EcgChain } from '../dsp/chain.js';
 import { SosCascade } from '../dsp/sos-cascade.js';
 import { DspArena } from '../dsp/wasm/arena.js';
+import { RecordError } from '../records/errors.js';
 import { openChannel } from '../records/open.js';
 
 export interface DspBenchResult {
@@ -68,18 +69,12 @@ function throughput(
 }
 
 /**
- * The best of `runs` timed runs (after a warm-up for the JIT), and their median. The best is the
- * figure: on a shared host, other tenants (an SMT sibling, a noisy neighbour) only ever slow a run
- * down, by up to a third here, so the fastest run is the closest to the code's own cost (the
- * reasoning of Python's timeit). The median is printed beside it.
+ * The best of the runs and their median. The best is the figure: on a shared host, other tenants
+ * (an SMT sibling, a noisy neighbour) only ever slow a run down, by up to a third here, so the
+ * fastest run is the closest to the code's own cost (the reasoning of Python's timeit).
  */
-function bestOf(
-  runs: number,
-  measure: (seconds: number) => number,
-  seconds: number,
-): { best: number; median: number } {
-  measure(0.3);
-  const v = Array.from({ length: runs }, () => measure(seconds)).sort((a, b) => a - b);
+function bestAndMedian(runs: number[]): { best: number; median: number } {
+  const v = [...runs].sort((a, b) => a - b);
   return { best: v[v.length - 1], median: v[Math.floor(v.length / 2)] };
 }
 
@@ -98,15 +93,19 @@ export interface DspMeasurement {
   kind: 'cascade' | 'chain';
   /** Record path: the chain's input, or the cascade's (taken as already at 500 Hz). */
   record: string;
-  seconds: number;
 }
 
-/** Samples per second of one stage or chain in 20-sample frames: the best and the median of RUNS runs. */
-export async function measureDsp(
+/**
+ * Loads the record and builds the stage or chain; `run` feeds it 20-sample frames for about
+ * `seconds` and returns samples per second. Warmed up for the JIT before it is returned.
+ */
+export async function prepareDsp(
   m: DspMeasurement,
-): Promise<{ best: number; median: number; rateHz: number }> {
+): Promise<{ run: (seconds: number) => number; rateHz: number }> {
   const frame = FRAME;
   const rec = await loadPhysical(m.record);
+  let run: (seconds: number) => number;
+  let rateHz = rec.rate;
   if (m.kind === 'cascade') {
     // The cleaning cascade alone runs at the model rate on already resampled data.
     const sections = cleaningSections(DEFAULT_CLEANING, 500);
@@ -114,17 +113,21 @@ export async function measureDsp(
     const cascadeFrame = arena.f64(frame); // the kernel filters buffers of its arena, here in place
     const cascade = new SosCascade(sections, arena, cascadeFrame);
     const filter = (_: Float64Array, n: number) => cascade.process(0, n);
-    return {
-      ...bestOf(RUNS, (s) => throughput(rec.x, frame, s, filter, cascadeFrame), m.seconds),
-      rateHz: 500,
-    };
+    run = (s) => throughput(rec.x, frame, s, filter, cascadeFrame);
+    rateHz = 500;
+  } else {
+    const chain = new EcgChain({ inputRateHz: rec.rate, maxFrame: frame });
+    run = (s) => throughput(rec.x, frame, s, (f, n) => chain.push(f, n));
   }
-  const chain = new EcgChain({ inputRateHz: rec.rate, maxFrame: frame });
-  return {
-    ...bestOf(RUNS, (s) => throughput(rec.x, frame, s, (f, n) => chain.push(f, n)), m.seconds),
-    rateHz: rec.rate,
-  };
+  run(0.3);
+  return { run, rateHz };
 }
+
+/** What a dsp bench worker posts: once ready, then the result of each run asked for. */
+export type DspWorkerMessage =
+  | { type: 'ready'; rateHz: number }
+  | { type: 'run'; samplesPerSecond: number }
+  | { type: 'bad record'; file: string; reason: string; offset: number | undefined };
 
 function workerUrl(): URL {
   const js = new URL('./dsp-worker.js', import.meta.url);
@@ -132,17 +135,59 @@ function workerUrl(): URL {
 }
 
 /**
- * Runs a measurement in a new worker thread. The daemon runs one chain per process; measured side
- * by side in one isolate, chains would share call sites that then see several WebAssembly
- * instances' kernels and stop being inlined (5-10 % here), which no deployment has.
+ * A figure's stage or chain in a worker thread of its own. The daemon runs one chain per process;
+ * measured side by side in one isolate, chains would share call sites that then see several
+ * WebAssembly instances' kernels and stop being inlined (5-10 % here), which no deployment has.
  */
-function measureInWorker(m: DspMeasurement): Promise<{ best: number; median: number; rateHz: number }> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(workerUrl(), { workerData: m });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`dsp bench worker exited with code ${code}`)));
-  });
+class DspBenchWorker {
+  rateHz = 0;
+  private readonly worker: Worker;
+  private pending: ((msg: DspWorkerMessage) => void) | null = null;
+  private failed: Error | null = null;
+
+  private constructor(m: DspMeasurement) {
+    this.worker = new Worker(workerUrl(), { workerData: m });
+    this.worker.on('message', (msg: DspWorkerMessage) => this.pending?.(msg));
+    const fail = (err: Error) => {
+      this.failed = err;
+      this.pending?.({ type: 'run', samplesPerSecond: Number.NaN });
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`dsp bench worker exited with code ${code}`)));
+  }
+
+  static async start(m: DspMeasurement): Promise<DspBenchWorker> {
+    const w = new DspBenchWorker(m);
+    const ready = await w.next();
+    if (ready.type === 'bad record') {
+      await w.stop();
+      throw new RecordError(ready.file, ready.reason, ready.offset);
+    }
+    if (ready.type === 'ready') w.rateHz = ready.rateHz;
+    return w;
+  }
+
+  /** One timed run of about `seconds`, in samples per second. */
+  async run(seconds: number): Promise<number> {
+    const done = this.next();
+    this.worker.postMessage(seconds);
+    const msg = await done;
+    return msg.type === 'run' ? msg.samplesPerSecond : Number.NaN;
+  }
+
+  async stop(): Promise<void> {
+    this.worker.removeAllListeners('exit');
+    await this.worker.terminate();
+  }
+
+  private async next(): Promise<DspWorkerMessage> {
+    const msg = await new Promise<DspWorkerMessage>((resolve) => {
+      this.pending = resolve;
+    });
+    this.pending = null;
+    if (this.failed) throw this.failed;
+    return msg;
+  }
 }
 
 export async function runDspBench(
@@ -158,29 +203,44 @@ export async function runDspBench(
     edf: join(dir, 'eegmat', 'Subject00_1.edf'),
   };
 
-  // One after the other: the host has two cores, and figures measured side by side would share them.
-  const cascadeRuns = await measureInWorker({ kind: 'cascade', record: records.edf, seconds });
+  // The figures take their runs in turns, one run at a time (the host has two cores, and runs
+  // side by side would share them), so a slow phase of the host, which can last seconds, costs
+  // each figure a run or two rather than all of one figure's runs.
+  const figures = [
+    { name: 'cascade', m: { kind: 'cascade', record: records.edf } },
+    { name: 'mitdb/100', m: { kind: 'chain', record: records.mit } },
+    { name: 'drivedb/drive06', m: { kind: 'chain', record: records.drive } },
+    { name: 'eegmat/Subject00_1.edf', m: { kind: 'chain', record: records.edf } },
+  ] as const;
+  const workers: DspBenchWorker[] = [];
+  const runs: number[][] = figures.map(() => []);
+  try {
+    for (const f of figures) workers.push(await DspBenchWorker.start(f.m));
+    for (let r = 0; r < RUNS; r++) {
+      for (let i = 0; i < workers.length; i++) runs[i].push(await workers[i].run(seconds));
+    }
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+  const results = runs.map(bestAndMedian);
+
+  const cascadeRuns = results[0];
   const cascadeSamplesPerSecond = cascadeRuns.best;
   log(
     `cascade (4 biquads, 500 Hz, ${frame}-sample frames): ${(cascadeSamplesPerSecond / 1e6).toFixed(1)} M samples/s ` +
       `(median ${(cascadeRuns.median / 1e6).toFixed(1)} of ${RUNS} runs)`,
   );
-
   const chainByInputRateHz: Record<string, number> = {};
-  let driveRateHz = 0; // the headline: drivedb, the in-car recording
-  for (const [name, path] of [
-    ['mitdb/100', records.mit],
-    ['drivedb/drive06', records.drive],
-    ['eegmat/Subject00_1.edf', records.edf],
-  ] as const) {
-    const runs = await measureInWorker({ kind: 'chain', record: path, seconds });
-    chainByInputRateHz[String(runs.rateHz)] = runs.best;
-    if (path === records.drive) driveRateHz = runs.rateHz;
+  for (let i = 1; i < figures.length; i++) {
+    const rateHz = workers[i].rateHz;
+    chainByInputRateHz[String(rateHz)] = results[i].best;
     log(
-      `chain from ${runs.rateHz} Hz (${name}): ${(runs.best / 1e6).toFixed(1)} M input samples/s ` +
-        `(median ${(runs.median / 1e6).toFixed(1)} of ${RUNS} runs)`,
+      `chain from ${rateHz} Hz (${figures[i].name}): ${(results[i].best / 1e6).toFixed(1)} M input samples/s ` +
+        `(median ${(results[i].median / 1e6).toFixed(1)} of ${RUNS} runs)`,
     );
   }
+  const driveRateHz = workers[2].rateHz; // the headline: drivedb, the in-car recording
+
   // Heap: 24 h of real ECG (mitdb 100 looped) through one chain, heap compared at 1 h and 24 h.
   const mit = await loadPhysical(records.mit);
   const chain = new EcgChain({ inputRateHz: mit.rate, maxFrame: frame });

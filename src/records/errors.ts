@@ -2,10 +2,13 @@
 export class RecordError extends Error {
   readonly file: string;
   readonly offset: number | undefined;
-  constructor(file: string, message: string, offset?: number) {
-    super(offset === undefined ? `${file}: ${message}` : `${file}: ${message} (at byte offset ${offset})`);
+  /** What is wrong, without the file and offset. */
+  readonly reason: string;
+  constructor(file: string, reason: string, offset?: number) {
+    super(offset === undefined ? `${file}: ${reason}` : `${file}: ${reason} (at byte offset ${offset})`);
     this.name = 'RecordError';
     this.file = file;
     this.offset = offset;
+    this.reason = reason;
   }
 }

@@ -12,7 +12,15 @@ export interface DspKernels {
     out: number,
     phase: number,
   ): number;
-  cascade(coef: number, state: number, src: number, dst: number, n: number, sections: number, copy: number): void;
+  cascade(
+    coef: number,
+    state: number,
+    src: number,
+    dst: number,
+    n: number,
+    sections: number,
+    copy: number,
+  ): void;
   blockStats(
     clean: number,
     raw: number,
