@@ -33,7 +33,8 @@ export interface EcgWindow {
   ingressNs: bigint;
 }
 
-// Per-block accumulators, one row of FIELDS per block.
+// Per-block accumulators, one row of FIELDS per block; the blockStats kernel (dsp.wat) adds to all
+// but SAT, LEAD and GAP at these same offsets.
 const N = 0; // samples
 const C1 = 1; // Σ clean, Σ clean², Σ clean³, Σ clean⁴
 const C2 = 2;
