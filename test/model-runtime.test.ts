@@ -43,6 +43,24 @@ t.test('engine: tensorrt and cuda skipped with their reasons, runs on CPU in a w
   await t.rejects(Promise.all([engine.infer(window), engine.infer(window)]), /already in flight/);
 });
 
+t.test(
+  'close while an inference is in flight: it finishes, the worker exits, the process lives',
+  async (t) => {
+    // Terminating the worker under onnxruntime's native run aborted the whole process now and then.
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-model-'));
+    await buildModel({ arch, seed: 3, out: dir, name: 'tiny', builtBy: 'test' });
+    const model = runnableOf(await loadModelPackage(dir));
+    const window = new Float32Array(arch.inputSamples).map((_, i) => Math.sin(i / 30));
+    for (let k = 0; k < 8; k++) {
+      const engine = await InferenceEngine.start(model, { providers: ['cpu'], threads: 1, warmupRuns: 0 });
+      const result = engine.infer(window);
+      await engine.close();
+      const r = await result;
+      t.equal(r.probabilities.length, 5, `round ${k}: the inference in flight finished`);
+    }
+  },
+);
+
 t.test('a package whose model.onnx changed is refused with the file named', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ecg-model-'));
   await buildModel({ arch, seed: 3, out: dir, name: 'tiny', builtBy: 'test' });

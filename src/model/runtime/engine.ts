@@ -58,6 +58,8 @@ export class InferenceEngine {
   private readonly probabilitiesName: string;
   private readonly gateName: string;
   private nextId = 0;
+  /** Settles (never rejects) when the inference in flight does; resolved when there is none. */
+  private inFlight: Promise<void> = Promise.resolve();
   private pending: {
     id: number;
     start: bigint;
@@ -135,15 +137,29 @@ export class InferenceEngine {
     }
     this.input.set(window);
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const result = new Promise<InferenceResult>((resolve, reject) => {
       this.pending = { id, start: process.hrtime.bigint(), resolve, reject };
       this.worker.postMessage({ type: 'run', id });
     });
+    this.inFlight = result.then(
+      () => {},
+      () => {},
+    );
+    return result;
   }
 
-  async close(): Promise<void> {
-    this.worker.removeAllListeners('exit');
+  /**
+   * Lets the inference in flight finish, then has the worker release its session and exit.
+   * Terminating the worker under onnxruntime's native run or release aborts the whole process
+   * ("terminate called after throwing an instance of 'Napi::Error'"), so termination is only the
+   * way out for a worker that does not finish in time.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const timeUp = () => new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+    await Promise.race([this.inFlight, exited, timeUp()]);
     this.worker.postMessage({ type: 'close' });
+    await Promise.race([exited, timeUp()]);
     await this.worker.terminate();
   }
 
