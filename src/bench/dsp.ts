@@ -239,7 +239,8 @@ export async function runDspBench(
         `(median ${(results[i].median / 1e6).toFixed(1)} of ${RUNS} runs)`,
     );
   }
-  const driveRateHz = workers[2].rateHz; // the headline: drivedb, the in-car recording
+  // The headline: drivedb, the in-car recording.
+  const driveRateHz = workers[figures.findIndex((f) => f.m.record === records.drive)].rateHz;
 
   // Heap: 24 h of real ECG (mitdb 100 looped) through one chain, heap compared at 1 h and 24 h.
   const mit = await loadPhysical(records.mit);
