@@ -135,7 +135,7 @@
     (local $last f64) (local $run f64) (local $flat f64) (local $x f64)
     (local $b0 f64) (local $b1 f64) (local $b2 f64) (local $a1 f64) (local $a2 f64)
     (local $z1 f64) (local $z2 f64) (local $y f64) (local $bs1 f64) (local $bs2 f64) (local $bn f64)
-    (local $band2 f64)
+    (local $band2 f64) (local $end i32)
     (local.set $last (f64.load (local.get $state)))
     (local.set $run (f64.load offset=8 (local.get $state)))
     (local.set $lo (f64x2.splat (f64.const inf)))
@@ -195,10 +195,10 @@
     (if (v128.any_true (local.get $eq))
       (then
         (local.set $i (i32.const 0))
-        (local.set $pairs (i32.shl (local.get $n) (i32.const 3)))
+        (local.set $end (i32.shl (local.get $n) (i32.const 3)))
         (block $flatDone
           (loop $flatLoop
-            (br_if $flatDone (i32.ge_u (local.get $i) (local.get $pairs)))
+            (br_if $flatDone (i32.ge_u (local.get $i) (local.get $end)))
             (local.set $x (f64.load (i32.add (local.get $r) (local.get $i))))
             (local.set $run
               (select (f64.add (local.get $run) (f64.const 1)) (f64.const 0) (f64.eq (local.get $x) (local.get $last))))
@@ -227,10 +227,10 @@
     (local.set $z1 (f64.load offset=16 (local.get $state)))
     (local.set $z2 (f64.load offset=24 (local.get $state)))
     (local.set $i (i32.shl (local.get $baseFirst) (i32.const 3)))
-    (local.set $pairs (i32.shl (local.get $n) (i32.const 3)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 3)))
     (block $baseDone
       (loop $baseLoop
-        (br_if $baseDone (i32.ge_u (local.get $i) (local.get $pairs)))
+        (br_if $baseDone (i32.ge_u (local.get $i) (local.get $end)))
         (local.set $x (f64.load (i32.add (local.get $r) (local.get $i))))
         (local.set $y (f64.add (f64.mul (local.get $b0) (local.get $x)) (local.get $z1)))
         (local.set $z1
@@ -247,10 +247,10 @@
     (f64.store offset=24 (local.get $state) (local.get $z2))
     ;; The QRS band's power.
     (local.set $i (i32.const 0))
-    (local.set $pairs (i32.shl (local.get $bandCount) (i32.const 3)))
+    (local.set $end (i32.shl (local.get $bandCount) (i32.const 3)))
     (block $bandDone
       (loop $bandLoop
-        (br_if $bandDone (i32.ge_u (local.get $i) (local.get $pairs)))
+        (br_if $bandDone (i32.ge_u (local.get $i) (local.get $end)))
         (local.set $x (f64.load (i32.add (local.get $band) (local.get $i))))
         (local.set $band2 (f64.add (local.get $band2) (f64.mul (local.get $x) (local.get $x))))
         (local.set $i (i32.add (local.get $i) (i32.const 8)))
