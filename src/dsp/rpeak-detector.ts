@@ -4,18 +4,23 @@ import { DspArena } from './wasm/arena.js';
 
 /**
  * Streaming QRS detector after Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
- * band-pass 5-15 Hz → 5-point derivative → square → 150 ms moving-window integral (MWI);
+ * band-pass 5-15 Hz → 5-point derivative → square → 150 ms moving-window integral (MWI).
+ * (Integrating |derivative| as Hamilton does catches more wide ventricular beats, but it let 3x the
+ * false beats through electrode-motion noise at 12 dB: docs/benchmarks.md.)
  * MWI peaks are held for 200 ms (a larger one replaces them), then classified against an adaptive
- * threshold between the running means of recent QRS and noise peak heights. A peak within 360 ms
+ * threshold between the running means of recent QRS and noise peak heights. A peak within 300 ms
  * of the last beat whose slope is under half the last QRS slope is a T wave. Missed beats are
- * recovered by search-back at half threshold, decided no later than `maxDelayS` after the peak
- * (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after it happened:
- * peak confirmation (<= 95 ms) + hold (200 ms) + R-to-MWI-peak lag (<= 200 ms) stays under 0.5 s.
+ * recovered by search-back at half threshold if steep enough, decided no later than `maxDelayS`
+ * after the peak (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after
+ * it happened: R-to-MWI-peak lag (<= 200 ms) + hold (200 ms, longer only while the delay allows).
  *
  * Detection runs on every `decimation`-th sample (250 Hz from 500 Hz; Pan & Tompkins designed it
  * for 200 Hz), which halves its cost; the R peak itself is then located at the full rate. The
  * cleaned input is already low-passed at 40 Hz, so taking every second sample aliases nothing into
  * the 5-15 Hz band.
+ *
+ * The constants were chosen on 13 of the 25 shared MIT-BIH records and checked on the other 12
+ * (docs/benchmarks.md, "R-peak detector").
  */
 export interface DetectorOptions {
   /** Rate of the input; beats are reported at this rate. */
@@ -39,16 +44,12 @@ const FEATURE_STATE = 13;
 
 /**
  * The mean of the last HISTORY values, updated by the value that leaves (a ring, where shifting an
- * array cost a builtin call per MWI peak, several per beat). Starts as `initialMean` over zeros.
+ * array cost a builtin call per MWI peak, several per beat). Starts at 0 over zeros.
  */
 class RecentMean {
-  mean: number;
+  mean = 0;
   private readonly values = new Float64Array(HISTORY);
   private head = 0; // the oldest value
-
-  constructor(initialMean = 0) {
-    this.mean = initialMean;
-  }
 
   push(v: number): void {
     this.mean += (v - this.values[this.head]) / HISTORY;
@@ -119,6 +120,8 @@ export class RPeakDetector {
   private sbPeak = 0;
   private sbAt = 0;
   private sbBeatAfter = false;
+  private sbSlope = 0;
+  private mwiNow = 0;
   // Re-learning: after a long stretch without beats (an artefact inflated the QRS level), the levels
   // restart from the largest peak seen since.
   private recentMax = 0;
@@ -130,7 +133,8 @@ export class RPeakDetector {
   private nextEvent = 0;
   private readonly window150: number;
   private readonly ms200: number;
-  private readonly ms360: number;
+  private readonly tWaveZone: number;
+  private readonly deferMax: number;
   private readonly ms95: number;
   private readonly rLookback: number;
   private readonly relearnAfter: number;
@@ -151,10 +155,12 @@ export class RPeakDetector {
     this.maxDelayDetection = Math.floor(this.maxDelaySamples / this.decimation);
     this.window150 = layout.window150;
     this.ms200 = Math.round(0.2 * fs);
-    this.ms360 = Math.round(0.36 * fs);
+    this.tWaveZone = Math.round(0.3 * fs);
     this.ms95 = Math.round(0.095 * fs);
     this.rLookback = Math.round(0.2 * fs);
-    this.relearnAfter = Math.round(2.5 * fs);
+    this.relearnAfter = Math.round(4 * fs);
+    // A held peak may wait for a larger one as long as its R peak still makes the decision delay.
+    this.deferMax = Math.max(0, this.maxDelayDetection - this.rLookback - this.ms200);
     const arena = options.arena;
     this.arena = arena;
     this.frameAt = arena.offsetOf(options.frame);
@@ -172,7 +178,10 @@ export class RPeakDetector {
     this.mwiAt = arena.offsetOf(this.mwi);
     this.slopeRingAt = arena.offsetOf(this.slopeRing);
     this.clean = options.clean;
-    this.rrs = new RecentMean(fs); // 60 bpm until learnt
+    // 60 bpm until learnt: every stored RR is 1 s (a mean of 1 s over zeros would read 1 s too long
+    // for the next eight beats and keep search-back from ever falling due).
+    this.rrs = new RecentMean();
+    this.rrs.fill(fs);
     this.learnUntil = 2 * fs;
   }
 
@@ -234,6 +243,7 @@ export class RPeakDetector {
       }
       if (n >= this.nextEvent) {
         this.n = n + 1;
+        this.mwiNow = mwi;
         this.timedEvents(n);
       }
     }
@@ -254,8 +264,11 @@ export class RPeakDetector {
 
   /** Decisions that fall due with time: the held peak, re-learning, search-back. */
   private timedEvents(n: number): void {
-    // A held peak is classified once 200 ms pass without a larger one.
-    if (this.held > 0 && n - this.heldAt >= this.ms200) {
+    // A held peak is classified once 200 ms pass without a larger one, unless the MWI is already
+    // climbing past half of it: then a P wave may be held with its QRS right behind it, so the
+    // decision waits (within the delay budget) for that peak, which replaces it if larger.
+    const rising = this.mwiNow > 0.5 * this.held && n - this.heldAt < this.ms200 + this.deferMax;
+    if (this.held > 0 && n - this.heldAt >= this.ms200 && !rising) {
       const h = this.held;
       this.held = 0;
       if (n >= this.learnUntil) this.classify(h, this.heldAt, n);
@@ -265,7 +278,8 @@ export class RPeakDetector {
       n - Math.max(this.lastBeatMwiAt, this.lastRelearn) > this.relearnAfter &&
       this.recentMax > 0
     ) {
-      this.qrsPeaks.fill(this.recentMax * 0.5);
+      // At most halved per re-learning: a long sinus pause holds only P waves and noise.
+      this.qrsPeaks.fill(Math.max(this.recentMax * 0.5, 0.5 * this.qrsPeaks.mean));
       this.noisePeaks.fill(Math.min(this.noisePeaks.mean, this.recentMax * 0.125));
       this.updateThreshold();
       this.recentMax = 0;
@@ -277,7 +291,13 @@ export class RPeakDetector {
       // The R peak lies at most rLookback before its MWI peak: decide before R + maxDelay.
       const dueByDelay = n - this.sbAt >= this.maxDelayDetection - this.rLookback;
       if (dueByRhythm || dueByDelay) {
-        if (!this.sbBeatAfter && this.sbPeak > 0.5 * this.threshold && this.held < this.threshold) {
+        // A candidate must also be steep: P and T waves in a pause reach half the threshold too.
+        if (
+          !this.sbBeatAfter &&
+          this.sbPeak > 0.5 * this.threshold &&
+          this.held < this.threshold &&
+          this.sbSlope >= 0.4 * this.lastQrsSlope
+        ) {
           const sinceLast = this.sbAt - this.lastBeatMwiAt;
           if (dueByRhythm || sinceLast > 0.75 * this.rrs.mean)
             this.acceptBeat(this.sbPeak, this.sbAt, n, true);
@@ -324,7 +344,7 @@ export class RPeakDetector {
 
   private classify(height: number, at: number, now: number): void {
     if (height > this.threshold) {
-      if (at - this.lastBeatMwiAt < this.ms360) {
+      if (at - this.lastBeatMwiAt < this.tWaveZone) {
         const slope = this.maxSlope(at);
         if (slope < 0.5 * this.lastQrsSlope) {
           this.addNoise(height, at);
@@ -345,8 +365,9 @@ export class RPeakDetector {
   private addNoise(height: number, at: number): void {
     this.noisePeaks.push(height);
     this.updateThreshold();
-    if (at - this.lastBeatMwiAt > this.ms360 && height > this.sbPeak) {
+    if (at - this.lastBeatMwiAt > this.tWaveZone && height > this.sbPeak) {
       this.sbPeak = height;
+      this.sbSlope = this.maxSlope(at);
       this.sbAt = at;
       this.sbBeatAfter = false;
     }
