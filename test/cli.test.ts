@@ -41,9 +41,34 @@ t.test('peaks --json against the reference annotator', async (t) => {
   const r = cli('peaks', rec('mitdb', '119'), '--reference', 'atr', '--to', '600', '--json');
   t.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
-  for (const k of ['tp', 'fp', 'fn', 'sensitivity', 'ppv']) t.type(s[k], 'number', k);
-  t.ok(s.sensitivity > 0.99 && s.ppv > 0.99);
+  t.equal(s.records.length, 1);
+  for (const k of ['tp', 'fp', 'fn', 'sensitivity', 'ppv']) t.type(s.gross[k], 'number', k);
+  t.ok(s.gross.sensitivity > 0.99 && s.gross.ppv > 0.99);
+  t.ok(s.gross.byClass.V.tp > 100, 'ventricular beats scored as their own class');
+  t.ok(s.maxDecisionDelayS > 0 && s.maxDecisionDelayS <= 0.5);
 });
+
+t.test(
+  'peaks over several records prints the EC57 table; --from leaves out the learning period',
+  async (t) => {
+    const r = cli('peaks', rec('mitdb', '100'), rec('mitdb', '119.hea'), '--to', '400');
+    t.equal(r.status, 0, r.stderr);
+    t.match(r.stdout, /^record +TP +FN +FP +Se % +\+P % +Se N +Se S +Se V +Se F +Se Q +VF s$/m);
+    t.match(r.stdout, /^100 +\d+/m);
+    t.match(r.stdout, /^119 +\d+/m);
+    t.match(r.stdout, /^gross +\d+/m);
+    t.match(r.stdout, /^average +/m);
+    const whole = JSON.parse(cli('peaks', rec('mitdb', '100'), '--to', '400', '--json').stdout);
+    const late = JSON.parse(
+      cli('peaks', rec('mitdb', '100'), '--to', '400', '--from', '300', '--json').stdout,
+    );
+    const beats = (s: { gross: { tp: number; fn: number } }) => s.gross.tp + s.gross.fn;
+    t.ok(
+      beats(late) > 100 && beats(late) < beats(whole) / 3,
+      `${beats(late)} of ${beats(whole)} beats scored`,
+    );
+  },
+);
 
 t.test('user errors: one line, documented exit code, no stack trace', async (t) => {
   const missing = cli('analyze', '/nonexistent/rec');
@@ -56,9 +81,12 @@ t.test('user errors: one line, documented exit code, no stack trace', async (t) 
   t.equal(bad.status, 3);
   t.match(bad.stderr, /dsp\.lowpassHz: must be >= 20; dsp\.notchHz: must be one of/);
   t.notMatch(bad.stderr, /at .*\.js:\d+/);
-  const usage = cli('peaks', rec('mitdb', '100'));
+  const usage = cli('peaks');
   t.equal(usage.status, 2);
-  t.match(usage.stderr, /--reference/);
+  t.match(usage.stderr, /records/);
+  const noRef = cli('peaks', rec('mitdb', '100'), '--reference', 'nope');
+  t.equal(noRef.status, 4);
+  t.match(noRef.stderr, /^ecg-emotiond: .*100\.nope: cannot read annotations/);
 });
 
 t.test(

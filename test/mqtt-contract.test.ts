@@ -53,7 +53,13 @@ t.test(
     );
     t.same(payloadProblems('emotion/state', emotionStatePayload(null)), []);
     t.same(
-      payloadProblems('heart_rate', heartRatePayload(71, 32.1, 45.2, { startMs: now - 5000, endMs: now })),
+      payloadProblems(
+        'heart_rate',
+        heartRatePayload(
+          { bpm: 71, rmssdMs: 32.1, sdnnMs: 45.2, pnn50: 0.1, nnIntervals: 5 },
+          { startMs: now - 5000, endMs: now },
+        ),
+      ),
       [],
     );
     t.same(

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { analyzeRecord } from '../src/analysis/analyze-record.js';
-import { BeatRing, emptyHeartRate, heartRateIn } from '../src/dsp/beats.js';
+import { BeatRing, emptyHeartRate, heartRateIn, RrScratch } from '../src/dsp/beats.js';
 import { EcgChain } from '../src/dsp/chain.js';
 import { SampleFlag } from '../src/dsp/flags.js';
 import { SampleRing } from '../src/dsp/ring-buffer.js';
@@ -131,12 +131,33 @@ t.test('heart rate, RMSSD and SDNN of known beats', async (t) => {
   const beats = new BeatRing(8);
   for (const b of [0, 500, 1000, 1600, 2100, 2600, 3100, 3600, 4100, 4600]) beats.push(b); // ring keeps the last 8
   const out = emptyHeartRate();
-  heartRateIn(beats, 1000, 4700, 4700, 500, out);
+  heartRateIn(beats, 1000, 4700, 4700, 500, out, new RrScratch());
   // RR: 1.2, 1, 1, 1, 1, 1, 1 s
   t.equal(out.beats, 8);
   t.ok(Math.abs(out.meanBpm - 60 / (7.2 / 7)) < 1e-9);
   t.ok(Math.abs(out.rmssdMs - 1000 * Math.sqrt(0.04 / 6)) < 1e-9);
   t.ok(Math.abs(out.rrRatio - 1.2) < 1e-12);
+});
+
+t.test('HRV uses NN intervals only: an ectopic beat and its compensatory pause are left out', async (t) => {
+  // RR (s): 1, 1, 0.6 (premature), 1.4 (compensatory), 1, 1.02, 0.98
+  const rr = [1, 1, 0.6, 1.4, 1, 1.02, 0.98];
+  const beats = new BeatRing(16);
+  let at = 0;
+  beats.push(at);
+  for (const r of rr) beats.push((at += r * 1000));
+  const out = emptyHeartRate();
+  heartRateIn(beats, 0, at + 1, at + 1, 1000, out, new RrScratch());
+  t.equal(out.rrIntervals, 7);
+  t.equal(out.nnIntervals, 5, 'the 0.6 s and 1.4 s intervals are not NN');
+  t.ok(Math.abs(out.meanBpm - 60 / (7 / 7)) < 1e-9, 'heart rate counts every interval');
+  // Successive NN differences: 1-1, then (1.4 breaks the run) 1.02-1, 0.98-1.02
+  t.ok(Math.abs(out.rmssdMs - 1000 * Math.sqrt((0 + 0.02 ** 2 + 0.04 ** 2) / 3)) < 1e-6, `${out.rmssdMs}`);
+  const nn = [1, 1, 1, 1.02, 0.98];
+  const mean = nn.reduce((a, b) => a + b) / nn.length;
+  const sd = Math.sqrt(nn.reduce((a, b) => a + (b - mean) ** 2, 0) / nn.length);
+  t.ok(Math.abs(out.sdnnMs - 1000 * sd) < 1e-6, `SDNN ${out.sdnnMs}`);
+  t.equal(out.pnn50, 0, 'no NN difference over 50 ms');
 });
 
 t.test('ring buffer keeps the newest samples and refuses ranges it no longer holds', async (t) => {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { analyzeRecord, summarize } from '../analysis/analyze-record.js';
-import { compareBeats } from '../analysis/beat-compare.js';
+import { formatEc57Table } from '../analysis/ec57.js';
+import { expandRecords, scoreRecords } from '../analysis/peaks.js';
 import { runDspBench } from '../bench/dsp.js';
 import { runModelBench } from '../bench/model.js';
 import { runReplayBench } from '../bench/replay.js';
@@ -13,9 +14,6 @@ import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { RecordError } from '../records/errors.js';
-import { recordKind } from '../records/open.js';
-import { openWfdb } from '../records/wfdb.js';
-import { isBeat, readAnnotations } from '../records/wfdb-annotations.js';
 import { ModelError } from '../model/package/model-package.js';
 import { WeightError } from '../model/build/weight-error.js';
 import { ExitCode } from './exit-codes.js';
@@ -88,38 +86,33 @@ async function analyzeCommand(record: string, opts: RecordOpts): Promise<void> {
 }
 
 async function peaksCommand(
-  record: string,
-  opts: RecordOpts & { reference: string; toleranceMs: number },
+  records: string[],
+  opts: RecordOpts & { reference: string; toleranceMs: number; keepVf?: boolean },
 ): Promise<void> {
-  if (recordKind(record) !== 'wfdb')
-    throw new RecordError(record, 'reference annotations need a WFDB record');
   const config = await configFor(opts);
-  const analysis = await analyzeRecord(record, {
-    channel: opts.channel,
+  const paths = await expandRecords(records, opts.reference);
+  const result = await scoreRecords(paths, {
+    reference: opts.reference,
+    toleranceS: opts.toleranceMs / 1000,
     fromS: opts.from,
     toS: opts.to,
-    cleaning: cleaningFrom(config),
-    thresholds: thresholdsFrom(config),
-    frameSamples: config.dsp.frameSamples,
-    maxDecisionDelayS: config.dsp.maxDecisionDelayS,
+    keepVf: opts.keepVf,
+    analysis: {
+      channel: opts.channel,
+      cleaning: cleaningFrom(config),
+      thresholds: thresholdsFrom(config),
+      frameSamples: config.dsp.frameSamples,
+      maxDecisionDelayS: config.dsp.maxDecisionDelayS,
+    },
   });
-  const rec = await openWfdb(record);
-  const from = opts.from ?? 0;
-  const to = opts.to ?? Number.POSITIVE_INFINITY;
-  const reference = (await readAnnotations(record, opts.reference))
-    .filter((a) => isBeat(a.code))
-    .map((a) => a.sample / rec.header.frameRateHz)
-    .filter((t) => t >= from && t < to);
-  const result = compareBeats(reference, analysis.beatTimesS, opts.toleranceMs / 1000);
   if (opts.json) {
-    process.stdout.write(
-      `${JSON.stringify({ ...result, record, maxDecisionDelayS: analysis.maxDecisionDelayS })}\n`,
-    );
+    process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
   process.stdout.write(
-    `${record}: TP ${result.tp}, FP ${result.fp}, FN ${result.fn}, sensitivity ${(100 * result.sensitivity).toFixed(2)} %, ` +
-      `PPV ${(100 * result.ppv).toFixed(2)} % (tolerance ${opts.toleranceMs} ms, longest decision delay ${fmt(analysis.maxDecisionDelayS * 1000, 0)} ms)\n`,
+    `${formatEc57Table(result)}\n\ntolerance ${opts.toleranceMs} ms, scored from ${opts.from ?? 0} s` +
+      `${opts.keepVf ? ', VF/flutter kept' : ', VF/flutter left out'}, longest decision delay ` +
+      `${fmt(result.maxDecisionDelayS * 1000, 0)} ms\n`,
   );
 }
 
@@ -155,11 +148,19 @@ export function buildProgram(): Command {
 
   recordOptions(
     program
-      .command('peaks <record>')
-      .description("compare detected R peaks with a WFDB record's reference beat annotations")
-      .requiredOption('--reference <annotator>', 'annotation file extension, e.g. atr')
-      .option('--tolerance-ms <ms>', 'match window', numberArg('--tolerance-ms'), 150),
-  ).action(peaksCommand);
+      .command('peaks <records...>')
+      .description(
+        "detected R peaks against WFDB records' reference beats, as EC57/bxb report them (records or folders)",
+      )
+      .option('--reference <annotator>', 'annotation file extension', 'atr')
+      .option('--tolerance-ms <ms>', 'match window', numberArg('--tolerance-ms'), 150)
+      .option('--keep-vf', 'keep ventricular flutter/fibrillation stretches in the comparison'),
+  )
+    .addHelpText(
+      'after',
+      '\n--from/--to limit the scored stretch (EC57 leaves out the first 300 s); the chain runs from 0.',
+    )
+    .action(peaksCommand);
 
   const bench = program.command('bench').description('benchmarks that print figures');
   bench
@@ -168,6 +169,19 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .option('--seconds <s>', 'measuring time per figure', numberArg('--seconds'))
     .action(benchDspCommand);
+  bench
+    .command('peaks')
+    .description(
+      'R peaks on the 25 shared MIT-BIH records as EC57 scores them, noise stress, HR/RMSSD and quality against the reference',
+    )
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const { runPeaksBench } = await import('../bench/peaks.js');
+      const r = await runPeaksBench({
+        log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
   bench
     .command('replay')
     .description('HIL replay pacing at the receiving end: 500 Hz over a socat pty pair (rate error, jitter)')

@@ -130,7 +130,16 @@ export class Pipeline {
       const hr = w.heartRate;
       void pub.publish(
         'heart_rate',
-        heartRatePayload(hr.meanBpm, finite(hr.rmssdMs), finite(hr.sdnnMs), bounds),
+        heartRatePayload(
+          {
+            bpm: hr.meanBpm,
+            rmssdMs: finite(hr.rmssdMs),
+            sdnnMs: finite(hr.sdnnMs),
+            pnn50: finite(hr.pnn50),
+            nnIntervals: hr.nnIntervals,
+          },
+          bounds,
+        ),
       );
       if (this.o.config.mqtt.vssMirror)
         void pub.publish('vss/Vehicle.Driver.HeartRate', vssHeartRatePayload(hr.meanBpm));

@@ -1,4 +1,4 @@
-import { type BeatRing, emptyHeartRate, type HeartRateStats, heartRateIn } from './beats.js';
+import { type BeatRing, emptyHeartRate, type HeartRateStats, heartRateIn, RrScratch } from './beats.js';
 import { butterworthLowpass } from './filter-design.js';
 import { SampleFlag } from './flags.js';
 import {
@@ -126,6 +126,7 @@ export class Windower {
   private shift = 0;
   private scale = 1;
   private readonly beats: BeatRing;
+  private readonly rrScratch = new RrScratch();
   private readonly decisionDelaySamples: number;
 
   constructor(
@@ -345,7 +346,15 @@ export class Windower {
     sqi.pSqi = qn > 0 && m2 > 0 ? q2 / qn / m2 : 0;
     sqi.basSqi = rawVar > 1e-12 ? Math.max(0, 1 - baseVar / rawVar) : 0;
     const hr = w.heartRate;
-    heartRateIn(this.beats, start, end, end - this.decisionDelaySamples, this.spec.sampleRateHz, hr);
+    heartRateIn(
+      this.beats,
+      start,
+      end,
+      end - this.decisionDelaySamples,
+      this.spec.sampleRateHz,
+      hr,
+      this.rrScratch,
+    );
     sqi.beats = hr.beats;
     sqi.meanHrBpm = hr.meanBpm;
     sqi.longestPauseS = hr.longestPauseS;

@@ -107,11 +107,13 @@ export const TOPIC_SCHEMAS = {
     $id: 'ecg-emotiond/mqtt/heart-rate',
     type: 'object',
     additionalProperties: false,
-    required: ['bpm', 'rmssdMs', 'sdnnMs', 'window', ...timeKeys],
+    required: ['bpm', 'rmssdMs', 'sdnnMs', 'pnn50', 'nnIntervals', 'window', ...timeKeys],
     properties: {
       bpm: { type: 'number', minimum: 0, maximum: 400 },
       rmssdMs: { type: ['number', 'null'] },
       sdnnMs: { type: ['number', 'null'] },
+      pnn50: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+      nnIntervals: { type: 'integer', minimum: 0 },
       window: windowRef,
       ...time,
     },
@@ -270,16 +272,13 @@ export function statsPayload(s: {
   return { ...s, uptimeS: Math.round(s.uptimeS * 10) / 10, ...stamp() };
 }
 
+/** Heart rate over every beat; RMSSD, SDNN and pNN50 over the window's `nnIntervals` NN intervals. */
 export function heartRatePayload(
-  bpm: number,
-  rmssdMs: number | null,
-  sdnnMs: number | null,
+  hrv: { bpm: number; rmssdMs: number | null; sdnnMs: number | null; pnn50: number | null; nnIntervals: number },
   w: { startMs: number; endMs: number },
 ) {
   return {
-    bpm,
-    rmssdMs,
-    sdnnMs,
+    ...hrv,
     window: { startMs: Math.round(w.startMs), endMs: Math.round(w.endMs) },
     ...stamp(),
   };
