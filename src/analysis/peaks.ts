@@ -5,7 +5,13 @@ import { recordKind } from '../records/open.js';
 import { openWfdb } from '../records/wfdb.js';
 import { readAnnotations } from '../records/wfdb-annotations.js';
 import { type AnalyzeOptions, analyzeRecord } from './analyze-record.js';
-import { type Ec57Summary, type RecordScore, scoreRecord, scoringReference, summarizeScores } from './ec57.js';
+import {
+  type Ec57Summary,
+  type RecordScore,
+  scoreRecord,
+  scoringReference,
+  summarizeScores,
+} from './ec57.js';
 
 export interface PeaksOptions {
   /** Reference annotator, the annotation file's extension (e.g. `atr`). */
@@ -44,7 +50,8 @@ export async function expandRecords(args: readonly string[], annotator: string):
       .filter((n) => n.endsWith('.hea') && names.includes(`${n.slice(0, -4)}.${annotator}`))
       .map((n) => join(arg, n.slice(0, -4)))
       .sort();
-    if (withRef.length === 0) throw new RecordError(arg, `no WFDB record with .${annotator} annotations here`);
+    if (withRef.length === 0)
+      throw new RecordError(arg, `no WFDB record with .${annotator} annotations here`);
     out.push(...withRef);
   }
   return out;

@@ -274,7 +274,13 @@ export function statsPayload(s: {
 
 /** Heart rate over every beat; RMSSD, SDNN and pNN50 over the window's `nnIntervals` NN intervals. */
 export function heartRatePayload(
-  hrv: { bpm: number; rmssdMs: number | null; sdnnMs: number | null; pnn50: number | null; nnIntervals: number },
+  hrv: {
+    bpm: number;
+    rmssdMs: number | null;
+    sdnnMs: number | null;
+    pnn50: number | null;
+    nnIntervals: number;
+  },
   w: { startMs: number; endMs: number },
 ) {
   return {
