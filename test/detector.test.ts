@@ -1,16 +1,15 @@
 import t from 'tap';
 import { analyzeRecord } from '../src/analysis/analyze-record.js';
-import { compareBeats } from '../src/analysis/beat-compare.js';
-import { isBeat, readAnnotations } from '../src/records/wfdb-annotations.js';
+import { scoreRecord, scoringReference } from '../src/analysis/ec57.js';
+import { readAnnotations } from '../src/records/wfdb-annotations.js';
 import { rec } from './fixtures/helpers.js';
 
 async function score(name: string) {
   const path = rec(...name.split('/'));
   const analysis = await analyzeRecord(path);
-  const reference = (await readAnnotations(path, 'atr'))
-    .filter((a) => isBeat(a.code))
-    .map((a) => a.sample / 360);
-  return { ...compareBeats(reference, analysis.beatTimesS, 0.15), delay: analysis.maxDecisionDelayS };
+  const reference = scoringReference(await readAnnotations(path, 'atr'), 360);
+  const s = scoreRecord(name, reference, analysis.beatTimesS, { toleranceS: 0.15, keepVf: true });
+  return { ...s, delay: analysis.maxDecisionDelayS };
 }
 
 t.test(
@@ -40,12 +39,17 @@ t.test('nstdb 118e12 (electrode motion at 12 dB SNR): both >= 97 %', async (t) =
 });
 
 t.test('beat comparison counts', async (t) => {
-  t.same(compareBeats([1, 2, 3], [1.05, 2.5, 3.1, 4], 0.15), {
+  const ref = { beats: [1, 2, 3].map((timeS) => ({ timeS, aami: 'N' as const })), excluded: [] };
+  t.match(scoreRecord('x', ref, [1.05, 2.5, 3.1, 4], { toleranceS: 0.15 }), {
     tp: 2,
     fp: 2,
     fn: 1,
     sensitivity: 2 / 3,
     ppv: 0.5,
   });
-  t.same(compareBeats([1], [0.95, 1.01], 0.15).tp, 1, 'the nearer of two detections matches');
+  t.same(
+    scoreRecord('x', ref, [0.95, 1.01], { toleranceS: 0.15 }).tp,
+    1,
+    'the nearer of two detections matches',
+  );
 });

@@ -116,6 +116,18 @@ export interface RecordScore {
   excludedS: number;
 }
 
+function countsOf(
+  record: string,
+  tp: number,
+  fn: number,
+  fp: number,
+  byClass: Partial<Record<AamiClass, ClassCount>>,
+  excludedS: number,
+): RecordScore {
+  const sensitivity = tp + fn === 0 ? 1 : tp / (tp + fn);
+  return { record, tp, fn, fp, sensitivity, ppv: tp + fp === 0 ? 1 : tp / (tp + fp), byClass, excludedS };
+}
+
 export interface ScoreOptions {
   toleranceS: number;
   /** Beats before this time (s) are left out: EC57's learning period is 300 s. */
@@ -183,16 +195,7 @@ export function scoreRecord(
   }
   let excludedS = 0;
   for (const [a, b] of excluded) excludedS += Math.max(0, Math.min(b, to) - Math.max(a, from));
-  return {
-    record,
-    tp,
-    fn,
-    fp,
-    sensitivity: tp + fn === 0 ? 1 : tp / (tp + fn),
-    ppv: tp + fp === 0 ? 1 : tp / (tp + fp),
-    byClass,
-    excludedS: options.keepVf ? 0 : excludedS,
-  };
+  return countsOf(record, tp, fn, fp, byClass, options.keepVf ? 0 : excludedS);
 }
 
 export interface Ec57Summary {
@@ -226,16 +229,7 @@ export function summarizeScores(records: RecordScore[]): Ec57Summary {
     records.length === 0 ? Number.NaN : records.reduce((s, r) => s + f(r), 0) / records.length;
   return {
     records,
-    gross: {
-      record: 'gross',
-      tp,
-      fn,
-      fp,
-      sensitivity: tp + fn === 0 ? 1 : tp / (tp + fn),
-      ppv: tp + fp === 0 ? 1 : tp / (tp + fp),
-      byClass,
-      excludedS,
-    },
+    gross: countsOf('gross', tp, fn, fp, byClass, excludedS),
     average: { sensitivity: mean((r) => r.sensitivity), ppv: mean((r) => r.ppv) },
   };
 }
