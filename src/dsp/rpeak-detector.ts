@@ -6,7 +6,7 @@ import { DspArena } from './wasm/arena.js';
  * Streaming QRS detector after Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
  * band-pass 5-15 Hz → 5-point derivative → square → 150 ms moving-window integral (MWI).
  * (Integrating |derivative| as Hamilton does catches more wide ventricular beats, but it let 3x the
- * false beats through electrode-motion noise at 12 dB: docs/benchmarks.md.)
+ * false beats through electrode-motion noise at 12 dB: README, "Measured".)
  * MWI peaks are held for 200 ms (a larger one replaces them), then classified against an adaptive
  * threshold between the running means of recent QRS and noise peak heights. A peak within 300 ms
  * of the last beat whose slope is under half the last QRS slope is a T wave. Missed beats are
@@ -20,7 +20,7 @@ import { DspArena } from './wasm/arena.js';
  * the 5-15 Hz band.
  *
  * The constants were chosen on 13 of the 25 shared MIT-BIH records and checked on the other 12
- * (docs/benchmarks.md, "R-peak detector").
+ * (`npm run bench:peaks`; README, "Measured").
  */
 export interface DetectorOptions {
   /** Rate of the input; beats are reported at this rate. */
