@@ -80,7 +80,7 @@ export function hrvWindows(
     heartRateIn(ring, start * 1000, end * 1000, end * 1000, 1000, stats, scratch);
     out.push({
       startS: start,
-      detectedBpm: meanBpm(detectedS, start, end),
+      detectedBpm: stats.meanBpm,
       referenceBpm: meanBpm(refTimes, start, end),
       detectedRmssdMs: stats.rmssdMs,
       referenceRmssdMs: referenceNnRmssd(reference, start, end),

@@ -4,10 +4,11 @@ import { RecordError } from '../records/errors.js';
 import { recordKind } from '../records/open.js';
 import { openWfdb } from '../records/wfdb.js';
 import { readAnnotations } from '../records/wfdb-annotations.js';
-import { type AnalyzeOptions, analyzeRecord } from './analyze-record.js';
+import { type AnalyzeOptions, analyzeRecord, type RecordAnalysis } from './analyze-record.js';
 import {
   type Ec57Summary,
   type RecordScore,
+  type ScoringReference,
   scoreRecord,
   scoringReference,
   summarizeScores,
@@ -57,17 +58,20 @@ export async function expandRecords(args: readonly string[], annotator: string):
   return out;
 }
 
-/** Runs one record through the streaming chain as the daemon would and scores its beats (EC57). */
+/**
+ * Runs one record through the streaming chain as the daemon would and scores its beats (EC57);
+ * the analysis and the reference come back too, for checks beyond the beats.
+ */
 export async function scoreRecordFile(
   path: string,
   options: PeaksOptions,
-): Promise<{ score: RecordScore; maxDecisionDelayS: number }> {
+): Promise<{ score: RecordScore; analysis: RecordAnalysis; reference: ScoringReference }> {
   // The chain runs from the record's start (EC57's learning period is scored out, not skipped).
   const analysis = await analyzeRecord(path, { ...options.analysis, toS: options.toS });
   const rateHz = (await openWfdb(path)).header.frameRateHz;
   const reference = scoringReference(await readAnnotations(path, options.reference), rateHz);
   const score = scoreRecord(basename(path), reference, analysis.beatTimesS, options);
-  return { score, maxDecisionDelayS: analysis.maxDecisionDelayS };
+  return { score, analysis, reference };
 }
 
 export async function scoreRecords(paths: readonly string[], options: PeaksOptions): Promise<PeaksResult> {
@@ -76,7 +80,7 @@ export async function scoreRecords(paths: readonly string[], options: PeaksOptio
   for (const path of paths) {
     const r = await scoreRecordFile(path, options);
     scores.push(r.score);
-    maxDecisionDelayS = Math.max(maxDecisionDelayS, r.maxDecisionDelayS);
+    maxDecisionDelayS = Math.max(maxDecisionDelayS, r.analysis.maxDecisionDelayS);
   }
   return { ...summarizeScores(scores), maxDecisionDelayS };
 }

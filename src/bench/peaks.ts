@@ -1,14 +1,7 @@
 import { join } from 'node:path';
-import { type RecordAnalysis, analyzeRecord } from '../analysis/analyze-record.js';
+import type { RecordAnalysis } from '../analysis/analyze-record.js';
 import { sharedDataDir } from '../analysis/data-dir.js';
-import {
-  type Ec57Summary,
-  type RecordScore,
-  formatEc57Table,
-  scoreRecord,
-  scoringReference,
-  summarizeScores,
-} from '../analysis/ec57.js';
+import { type Ec57Summary, type RecordScore, formatEc57Table, summarizeScores } from '../analysis/ec57.js';
 import {
   type HrvAgreement,
   type HrvWindow,
@@ -17,8 +10,7 @@ import {
   hrvWindows,
   qualityAgreement,
 } from '../analysis/hrv-check.js';
-import { openWfdb } from '../records/wfdb.js';
-import { readAnnotations } from '../records/wfdb-annotations.js';
+import { scoreRecordFile } from '../analysis/peaks.js';
 
 /** The 25 MIT-BIH records in ../shared/data/ecg/mitdb. */
 export const SHARED_MITDB = [
@@ -54,11 +46,8 @@ interface Scored {
   quality: QualityAgreement;
 }
 
-async function scoreShared(path: string, name: string): Promise<Scored> {
-  const analysis = await analyzeRecord(path);
-  const rate = (await openWfdb(path)).header.frameRateHz;
-  const reference = scoringReference(await readAnnotations(path, 'atr'), rate);
-  const score = scoreRecord(name, reference, analysis.beatTimesS, { toleranceS: 0.15 });
+async function scoreShared(path: string): Promise<Scored> {
+  const { score, analysis, reference } = await scoreRecordFile(path, { reference: 'atr', toleranceS: 0.15 });
   const hrv = hrvWindows(reference.beats, analysis.beatTimesS, analysis.durationS);
   const refTimes = reference.beats.map((b) => b.timeS);
   return { score, analysis, hrv, quality: qualityAgreement(analysis.windows, refTimes) };
@@ -76,9 +65,9 @@ export async function runPeaksBench(
   const log = options.log;
   const data = sharedDataDir();
   const mitdb: Scored[] = [];
-  for (const r of SHARED_MITDB) mitdb.push(await scoreShared(join(data, 'mitdb', r), r));
+  for (const r of SHARED_MITDB) mitdb.push(await scoreShared(join(data, 'mitdb', r)));
   const noise: Scored[] = [];
-  for (const r of NOISE_STRESS) noise.push(await scoreShared(join(data, 'nstdb', r), r));
+  for (const r of NOISE_STRESS) noise.push(await scoreShared(join(data, 'nstdb', r)));
   const all = summarizeScores(mitdb.map((s) => s.score));
   const half = (names: string[]) => {
     const g = summarizeScores(all.records.filter((r) => names.includes(r.record))).gross;
