@@ -4,12 +4,14 @@ import { DspArena } from './wasm/arena.js';
 
 /**
  * Streaming QRS detector after Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
- * band-pass 5-15 Hz → 5-point derivative → square → 150 ms moving-window integral (MWI).
- * (Integrating |derivative| as Hamilton does catches more wide ventricular beats, but it let 3x the
- * false beats through electrode-motion noise at 12 dB: README, "Measured".)
+ * band-pass 5-15 Hz → 5-point derivative → |derivative| → 150 ms moving-window integral (MWI).
+ * Integrating |derivative| as Hamilton does, rather than its square, keeps wide, low-slope
+ * ventricular and aberrant beats within reach of the threshold set by sharp normal beats.
  * MWI peaks are held for 200 ms (a larger one replaces them), then classified against an adaptive
  * threshold between the running means of recent QRS and noise peak heights. A peak within 300 ms
- * of the last beat whose slope is under half the last QRS slope is a T wave. Missed beats are
+ * of the last beat whose slope is under half the last QRS slope is a T wave. Where the MWI was busy
+ * before a peak (noise: see noisyBefore), it must clear the threshold by 20 % and search-back is
+ * off; this holds false beats in electrode-motion noise down. Missed beats are
  * recovered by search-back at half threshold if steep enough, decided no later than `maxDelayS`
  * after the peak (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after
  * it happened: R-to-MWI-peak lag (<= 200 ms) + hold (200 ms, longer only while the delay allows).
@@ -19,8 +21,8 @@ import { DspArena } from './wasm/arena.js';
  * cleaned input is already low-passed at 40 Hz, so taking every second sample aliases nothing into
  * the 5-15 Hz band.
  *
- * The constants were chosen on 13 of the 25 shared MIT-BIH records and checked on the other 12
- * (`npm run bench:peaks`; README, "Measured").
+ * The constants were chosen on 13 of the 25 shared MIT-BIH records (and the noise rule on nstdb
+ * 118e12) and checked on the other 12 (`npm run bench:peaks`; README, "Measured").
  */
 export interface DetectorOptions {
   /** Rate of the input; beats are reported at this rate. */
@@ -138,6 +140,11 @@ export class RPeakDetector {
   private readonly ms95: number;
   private readonly rLookback: number;
   private readonly relearnAfter: number;
+  // The last 2 s of the MWI, for the noise test (noisyBefore)
+  private readonly mwiHistory: Float64Array;
+  private readonly historyMask: number;
+  private readonly activityLag: number;
+  private readonly activitySpan: number;
 
   /** Bytes of arena a detector takes for frames of up to `maxFrame` samples at `sampleRateHz`. */
   static arenaBytes(sampleRateHz: number, maxFrame: number): number {
@@ -178,6 +185,10 @@ export class RPeakDetector {
     this.mwiAt = arena.offsetOf(this.mwi);
     this.slopeRingAt = arena.offsetOf(this.slopeRing);
     this.clean = options.clean;
+    this.mwiHistory = new Float64Array(ringSize(2 * fs));
+    this.historyMask = this.mwiHistory.length - 1;
+    this.activityLag = Math.round(0.25 * fs);
+    this.activitySpan = Math.round(1.75 * fs);
     // 60 bpm until learnt: every stored RR is 1 s (a mean of 1 s over zeros would read 1 s too long
     // for the next eight beats and keep search-back from ever falling due).
     this.rrs = new RecentMean();
@@ -229,8 +240,11 @@ export class RPeakDetector {
     let mwiMax = this.mwiMax;
     let mwiMaxAt = this.mwiMaxAt;
     let n = this.n;
+    const hist = this.mwiHistory;
+    const hmask = this.historyMask;
     for (let i = 0; i < count; i++, n++) {
       const mwi = mwis[i];
+      hist[n & hmask] = mwi;
       if (n < learnUntil) this.learn(mwi, n);
       // A local maximum of the MWI, confirmed once the MWI falls to half of it or 95 ms pass.
       if (mwi > mwiMax) {
@@ -272,6 +286,11 @@ export class RPeakDetector {
       const h = this.held;
       this.held = 0;
       if (n >= this.learnUntil) this.classify(h, this.heldAt, n);
+      else if (h >= 0.5 * this.learnMax && this.heldAt - this.lastBeatMwiAt > this.tWaveZone) {
+        // While learning, a peak of at least half the largest so far is a beat: the first seconds
+        // of a stream count too.
+        this.acceptBeat(h, this.heldAt, n, false);
+      }
     }
     if (
       n >= this.learnUntil &&
@@ -296,7 +315,8 @@ export class RPeakDetector {
           !this.sbBeatAfter &&
           this.sbPeak > 0.5 * this.threshold &&
           this.held < this.threshold &&
-          this.sbSlope >= 0.4 * this.lastQrsSlope
+          this.sbSlope >= 0.4 * this.lastQrsSlope &&
+          !this.noisyBefore(this.sbAt)
         ) {
           const sinceLast = this.sbAt - this.lastBeatMwiAt;
           if (dueByRhythm || sinceLast > 0.75 * this.rrs.mean)
@@ -355,6 +375,11 @@ export class RPeakDetector {
         this.addNoise(height, at);
         return;
       }
+      // In noise a peak must clear the threshold by a margin (search-back is off there too).
+      if (height < 1.2 * this.threshold && this.noisyBefore(at)) {
+        this.addNoise(height, at);
+        return;
+      }
       if (this.sbPeak > 0 && this.sbAt < at) this.sbBeatAfter = true;
       this.acceptBeat(height, at, now, false);
     } else {
@@ -393,6 +418,21 @@ export class RPeakDetector {
   private updateThreshold(): void {
     const noise = this.noisePeaks.mean;
     this.threshold = noise + 0.3125 * (this.qrsPeaks.mean - noise);
+  }
+
+  /**
+   * Whether the MWI stood above 0.3 x the QRS level for at least 40 % of the 1.75 s that end 250 ms
+   * before `at` (a clean beat and its T wave fill about a third of that; electrode motion far more).
+   */
+  private noisyBefore(at: number): boolean {
+    const end = at - this.activityLag;
+    const start = Math.max(end - this.activitySpan, this.n - this.historyMask, 0);
+    if (end <= start) return false;
+    const level = 0.3 * this.qrsPeaks.mean;
+    const history = this.mwiHistory;
+    let over = 0;
+    for (let k = start; k < end; k++) if (history[k & this.historyMask] > level) over++;
+    return over >= 0.4 * (end - start);
   }
 
   /** Largest slope in the 150 ms before an MWI peak. */

@@ -277,11 +277,11 @@
     (f64.store offset=128 (local.get $row) (select (local.get $max) (local.get $t) (f64.gt (local.get $max) (local.get $t)))))
 
   ;; qrsFeatures: from every `step`-th sample of clean[first..n), the QRS band (two biquads in
-  ;; direct form I, as `cascade` computes them), Pan-Tompkins' derivative, its square and their
+  ;; direct form I, as `cascade` computes them), Pan-Tompkins' derivative, its magnitude and their
   ;; moving-window integral (MWI); see ../rpeak-detector.ts, which picks the peaks. Writes the band
   ;; to band[], |derivative| to slopeRing[(index + j) & mask], the MWI to mwi[]; returns the count.
   ;; coef: the two sections' b0 b1 b2 a1 a2; state: their x1 x2 y1 y2, then the band's last four
-  ;; values and the MWI's running sum; mwiRing holds the last `window` squares from `pos`.
+  ;; values and the MWI's running sum; mwiRing holds the last `window` magnitudes from `pos`.
   (func (export "qrsFeatures")
     (param $clean i32) (param $first i32) (param $n i32) (param $step i32)
     (param $coef i32) (param $state i32) (param $band i32) (param $mwiRing i32) (param $window i32)
@@ -293,7 +293,7 @@
     (local $ux1 f64) (local $ux2 f64) (local $uy1 f64) (local $uy2 f64)
     (local $vx1 f64) (local $vx2 f64) (local $vy1 f64) (local $vy2 f64)
     (local $d0 f64) (local $d1 f64) (local $d2 f64) (local $d3 f64)
-    (local $sum f64) (local $deriv f64) (local $sq f64) (local $at i32)
+    (local $sum f64) (local $deriv f64) (local $mag f64) (local $at i32)
     (local.set $p0 (f64.load (local.get $coef)))
     (local.set $p1 (f64.load offset=8 (local.get $coef)))
     (local.set $p2 (f64.load offset=16 (local.get $coef)))
@@ -363,10 +363,10 @@
           (i32.add (local.get $slopeRing)
             (i32.shl (i32.and (i32.add (local.get $index) (local.get $j)) (local.get $mask)) (i32.const 3)))
           (f64.abs (local.get $deriv)))
-        (local.set $sq (f64.mul (local.get $deriv) (local.get $deriv)))
+        (local.set $mag (f64.abs (local.get $deriv)))
         (local.set $at (i32.add (local.get $mwiRing) (i32.shl (local.get $pos) (i32.const 3))))
-        (local.set $sum (f64.add (local.get $sum) (f64.sub (local.get $sq) (f64.load (local.get $at)))))
-        (f64.store (local.get $at) (local.get $sq))
+        (local.set $sum (f64.add (local.get $sum) (f64.sub (local.get $mag) (f64.load (local.get $at)))))
+        (f64.store (local.get $at) (local.get $mag))
         (local.set $pos (i32.add (local.get $pos) (i32.const 1)))
         (if (i32.eq (local.get $pos) (local.get $window)) (then (local.set $pos (i32.const 0))))
         ;; The running sum can dip below 0 by rounding.
