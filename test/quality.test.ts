@@ -174,4 +174,7 @@ t.test('ring buffer keeps the newest samples and refuses ranges it no longer hol
   t.equal(ring.argMaxAbs(5, 9), 9, 'the 10 before it');
   ring.push(Float64Array.from([-3]), 0, 1);
   t.equal(ring.argMaxAbs(11, 12), 11, 'the first of |3| and |-3|');
+  t.equal(ring.argMax(5, 11, 1), 9, 'the largest positive: 10');
+  t.equal(ring.argMax(5, 12, -1), 10, 'the most negative: -12');
+  t.equal(ring.valueAt(12), -3);
 });

@@ -10,6 +10,11 @@ export interface HrvWindow {
   /** RMSSD of the detector's NN intervals and of the reference's N-to-N intervals, ms. */
   detectedRmssdMs: number;
   referenceRmssdMs: number;
+  /**
+   * RMSSD of the reference beats' intervals that the daemon's NN rule keeps, ms: what the rule
+   * gives with perfect beats, so detector error and rule error can be told apart.
+   */
+  ruleOnReferenceRmssdMs: number;
 }
 
 const MAX_BEATS = 2048; // 5 min at 400 bpm
@@ -73,17 +78,23 @@ export function hrvWindows(
   const refTimes = reference.map((b) => b.timeS);
   const scratch = new RrScratch(MAX_BEATS);
   const stats = emptyHeartRate();
+  const statsOf = (timesS: readonly number[], start: number, end: number) => {
+    const ring = new BeatRing(MAX_BEATS);
+    ringOf(timesS, start, end, ring);
+    heartRateIn(ring, start * 1000, end * 1000, end * 1000, 1000, stats, scratch);
+    return stats;
+  };
   for (let start = 0; start + windowS <= durationS + 1e-9; start += windowS) {
     const end = start + windowS;
-    const ring = new BeatRing(MAX_BEATS);
-    ringOf(detectedS, start, end, ring);
-    heartRateIn(ring, start * 1000, end * 1000, end * 1000, 1000, stats, scratch);
+    const ruleOnReferenceRmssdMs = statsOf(refTimes, start, end).rmssdMs;
+    const detected = statsOf(detectedS, start, end);
     out.push({
       startS: start,
-      detectedBpm: stats.meanBpm,
+      detectedBpm: detected.meanBpm,
       referenceBpm: meanBpm(refTimes, start, end),
-      detectedRmssdMs: stats.rmssdMs,
+      detectedRmssdMs: detected.rmssdMs,
       referenceRmssdMs: referenceNnRmssd(reference, start, end),
+      ruleOnReferenceRmssdMs,
     });
   }
   return out;
@@ -93,20 +104,31 @@ export interface HrvAgreement {
   windows: number;
   /** Share of windows with detector HR within 1 bpm of the reference. */
   hrWithin1Bpm: number;
-  /** Share of windows with detector RMSSD within 10 % of the reference's. */
+  /** Share of windows with detector RMSSD within 10 % of the reference's N-N RMSSD. */
   rmssdWithin10Percent: number;
+  /** Windows with reference N-N intervals (a paced record has none); the RMSSD shares count these. */
+  rmssdWindows: number;
+  /** The same share with the reference beats through the NN rule in place of the detector's. */
+  ruleWithin10Percent: number;
+  /** Share of windows where the detector's RMSSD is within 10 % of the NN rule's on the reference beats. */
+  detectorWithin10PercentOfRule: number;
 }
+
+const within10 = (a: number, b: number) => Math.abs(a - b) <= 0.1 * b;
 
 export function hrvAgreement(windows: readonly HrvWindow[]): HrvAgreement {
   const hrOk = windows.filter((w) => Math.abs(w.detectedBpm - w.referenceBpm) <= 1).length;
-  const rmssdOk = windows.filter(
-    (w) => Math.abs(w.detectedRmssdMs - w.referenceRmssdMs) <= 0.1 * w.referenceRmssdMs,
-  ).length;
+  const comparable = windows.filter((w) => Number.isFinite(w.referenceRmssdMs));
+  const share = (ok: (w: HrvWindow) => boolean) =>
+    comparable.length ? comparable.filter(ok).length / comparable.length : Number.NaN;
   const n = windows.length;
   return {
     windows: n,
     hrWithin1Bpm: n ? hrOk / n : Number.NaN,
-    rmssdWithin10Percent: n ? rmssdOk / n : Number.NaN,
+    rmssdWindows: comparable.length,
+    rmssdWithin10Percent: share((w) => within10(w.detectedRmssdMs, w.referenceRmssdMs)),
+    ruleWithin10Percent: share((w) => within10(w.ruleOnReferenceRmssdMs, w.referenceRmssdMs)),
+    detectorWithin10PercentOfRule: share((w) => within10(w.detectedRmssdMs, w.ruleOnReferenceRmssdMs)),
   };
 }
 

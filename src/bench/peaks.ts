@@ -109,9 +109,12 @@ export async function runPeaksBench(
     for (const s of result.noiseStress)
       log(`noise stress ${s.record}: Se ${pct(s.sensitivity)}, +P ${pct(s.ppv)}`);
     log(`longest decision delay ${(result.maxDecisionDelayS * 1000).toFixed(0)} ms`);
+    log(`5-min windows (${hrv.windows}): HR within 1 bpm of the reference in ${pct(hrv.hrWithin1Bpm)}`);
     log(
-      `5-min windows (${hrv.windows}): HR within 1 bpm of the reference in ${pct(hrv.hrWithin1Bpm)}, ` +
-        `NN RMSSD within 10 % of the reference N-N RMSSD in ${pct(hrv.rmssdWithin10Percent)}`,
+      `  RMSSD within 10 % (${hrv.rmssdWindows} windows with reference N-N intervals): detector's NN vs ` +
+        `reference N-N ${pct(hrv.rmssdWithin10Percent)}; the NN rule on the reference beats vs reference ` +
+        `N-N ${pct(hrv.ruleWithin10Percent)}; detector's NN vs the NN rule on the reference beats ` +
+        `${pct(hrv.detectorWithin10PercentOfRule)}`,
     );
     log(
       `quality (MIT-BIH + 118e24/e12): ${result.quality.usable} good/acceptable windows, HR within 5 bpm in ` +

@@ -52,15 +52,24 @@ export class SampleRing {
 
   /** The absolute index of the largest |sample| in [from, to] (the first of equals), all held. */
   argMaxAbs(from: number, to: number): number {
+    return this.argMax(from, to, 0);
+  }
+
+  /**
+   * The absolute index of the largest `sign` x sample in [from, to] (the first of equals), all held;
+   * sign 0 takes |sample|.
+   */
+  argMax(from: number, to: number, sign: -1 | 0 | 1): number {
     const values = this.values;
     let best = to;
-    let bestV = -1;
+    let bestV = Number.NEGATIVE_INFINITY;
     // At most two contiguous runs of the array, without a division per sample.
     for (let k = from; k <= to;) {
       const r = k % this.capacity;
       const run = Math.min(to - k + 1, this.capacity - r);
       for (let j = 0; j < run; j++) {
-        const v = Math.abs(values[r + j]);
+        const x = values[r + j];
+        const v = sign === 0 ? Math.abs(x) : sign * x;
         if (v > bestV) {
           bestV = v;
           best = k + j;
@@ -69,6 +78,11 @@ export class SampleRing {
       k += run;
     }
     return best;
+  }
+
+  /** The sample at absolute index `k` (held). */
+  valueAt(k: number): number {
+    return this.values[k % this.capacity];
   }
 
   /** Oldest absolute index still held. */

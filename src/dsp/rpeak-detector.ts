@@ -10,8 +10,9 @@ import { DspArena } from './wasm/arena.js';
  * MWI peaks are held for 200 ms (a larger one replaces them), then classified against an adaptive
  * threshold between the running means of recent QRS and noise peak heights. A peak within 300 ms
  * of the last beat whose slope is under half the last QRS slope is a T wave. Where the MWI was busy
- * before a peak (noise: see noisyBefore), it must clear the threshold by 20 % and search-back is
- * off; this holds false beats in electrode-motion noise down. Missed beats are
+ * before a peak (noise: see noisyBefore), it must clear the threshold by 20 % unless it comes within
+ * 15 % of the mean RR after the last beat, and search-back is off; this holds false beats in
+ * electrode-motion noise down. Missed beats are
  * recovered by search-back at half threshold if steep enough, decided no later than `maxDelayS`
  * after the peak (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after
  * it happened: R-to-MWI-peak lag (<= 200 ms) + hold (200 ms, longer only while the delay allows).
@@ -140,6 +141,8 @@ export class RPeakDetector {
   private readonly ms95: number;
   private readonly rLookback: number;
   private readonly relearnAfter: number;
+  /** Signs of the largest deviation at recent R peaks, counted up and down within ±8. */
+  private polarity = 0;
   // The last 2 s of the MWI, for the noise test (noisyBefore)
   private readonly mwiHistory: Float64Array;
   private readonly historyMask: number;
@@ -375,8 +378,10 @@ export class RPeakDetector {
         this.addNoise(height, at);
         return;
       }
-      // In noise a peak must clear the threshold by a margin (search-back is off there too).
-      if (height < 1.2 * this.threshold && this.noisyBefore(at)) {
+      // In noise a peak must clear the threshold by a margin (search-back is off there too),
+      // unless it comes when the rhythm expects the next beat.
+      const onRhythm = Math.abs(at - this.lastBeatMwiAt - this.rrs.mean) <= 0.15 * this.rrs.mean;
+      if (height < 1.2 * this.threshold && !onRhythm && this.noisyBefore(at)) {
         this.addNoise(height, at);
         return;
       }
@@ -446,11 +451,23 @@ export class RPeakDetector {
     return m;
   }
 
-  /** The R peak, at the input rate: the largest deviation of the cleaned signal in the QRS before the MWI peak. */
+  /**
+   * The R peak, at the input rate: the largest deviation of the cleaned signal in the QRS before the
+   * MWI peak. Where R and S (or R and R') are of about equal size the largest one flips from beat to
+   * beat, which adds tens of ms to RMSSD; so the extremum of the polarity recent beats had wins
+   * unless the other is more than 1.25 x larger (a ventricular beat of opposite polarity).
+   */
   private locateR(at: number): number {
     const dec = this.decimation;
     const to = at * dec;
-    return this.clean.argMaxAbs(Math.max(to - this.rLookback * dec, this.clean.oldest), to);
+    const from = Math.max(to - this.rLookback * dec, this.clean.oldest);
+    const largest = this.clean.argMaxAbs(from, to);
+    const x = this.clean.valueAt(largest);
+    const usual = this.polarity > 2 ? 1 : this.polarity < -2 ? -1 : 0;
+    this.polarity = Math.max(-8, Math.min(8, this.polarity + (x > 0 ? 1 : -1)));
+    if (usual === 0 || usual * x > 0) return largest;
+    const r = this.clean.argMax(from, to, usual);
+    return usual * this.clean.valueAt(r) >= 0.8 * Math.abs(x) ? r : largest;
   }
 }
 
