@@ -41,6 +41,10 @@ t.test(
     t.ok(e12 && e12.sensitivity >= 0.97 && e12.ppv >= 0.97, '118e12 both >= 97 %');
     t.ok(r.maxDecisionDelayS <= 0.5, `every beat decided within 0.5 s (${r.maxDecisionDelayS} s)`);
     t.ok(r.quality.usable > 30000 && r.quality.unusableShare < 0.1, 'most windows usable');
+    t.ok(
+      r.quality.usableHrWithin5BpmShare >= 0.98,
+      `good/acceptable windows with HR within 5 bpm: ${(100 * r.quality.usableHrWithin5BpmShare).toFixed(2)} %`,
+    );
     // Measured 2026-12-03: 90.1 %. The detector's beats give the RMSSD that perfect beats give
     // through the same NN rule (the rule itself is what differs from the annotators' N-N: README).
     t.ok(

@@ -26,6 +26,8 @@ export interface AnalyzeOptions {
 export interface WindowSummary {
   startS: number;
   endS: number;
+  /** meanHrBpm covers beats in [startS, beatsUntilS) (EcgWindow.beatsUntilIndex). */
+  beatsUntilS: number;
   quality: QualityClass;
   reasons: string[];
   meanHrBpm: number;
@@ -76,6 +78,7 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
     windows.push({
       startS: toRecordS(w.startIndex),
       endS: toRecordS(w.endIndex),
+      beatsUntilS: toRecordS(w.beatsUntilIndex),
       quality: w.quality,
       reasons: reasonNames(w.reasons),
       meanHrBpm: w.heartRate.meanBpm,

@@ -139,7 +139,10 @@ export interface QualityAgreement {
   unusable: number;
 }
 
-/** Whether the windows the quality stage lets through carry a true heart rate. */
+/**
+ * Whether the windows the quality stage lets through carry a true heart rate: the reference's over
+ * the same stretch as the window's (its beats until `beatsUntilS`).
+ */
 export function qualityAgreement(
   windows: readonly WindowSummary[],
   referenceS: readonly number[],
@@ -153,7 +156,7 @@ export function qualityAgreement(
       continue;
     }
     usable++;
-    const ref = meanBpm(referenceS, w.startS, w.endS);
+    const ref = meanBpm(referenceS, w.startS, w.beatsUntilS);
     if (Math.abs(w.meanHrBpm - ref) <= 5) ok++;
   }
   return { usable, usableHrWithin5Bpm: ok, unusable };

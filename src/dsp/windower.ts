@@ -18,6 +18,12 @@ export interface EcgWindow {
   /** Absolute sample indices at the model rate, [start, end). */
   startIndex: number;
   endIndex: number;
+  /**
+   * The heart rate covers beats in [startIndex, beatsUntilIndex): a beat in the window's last
+   * decision delay may not be decided yet when the window is cut, so that stretch is left out for
+   * every window alike.
+   */
+  beatsUntilIndex: number;
   sampleRateHz: number;
   /**
    * The window's samples, normalised as the spec asks, in a new array. Only valid during the
@@ -178,6 +184,7 @@ export class Windower {
     this.window = {
       startIndex: 0,
       endIndex: 0,
+      beatsUntilIndex: 0,
       sampleRateHz: spec.sampleRateHz,
       copySamples: () => this.copyWindow(),
       quality: 'unusable',
@@ -346,15 +353,8 @@ export class Windower {
     sqi.pSqi = qn > 0 && m2 > 0 ? q2 / qn / m2 : 0;
     sqi.basSqi = rawVar > 1e-12 ? Math.max(0, 1 - baseVar / rawVar) : 0;
     const hr = w.heartRate;
-    heartRateIn(
-      this.beats,
-      start,
-      end,
-      end - this.decisionDelaySamples,
-      this.spec.sampleRateHz,
-      hr,
-      this.rrScratch,
-    );
+    const until = end - this.decisionDelaySamples;
+    heartRateIn(this.beats, start, until, until, this.spec.sampleRateHz, hr, this.rrScratch);
     sqi.beats = hr.beats;
     sqi.meanHrBpm = hr.meanBpm;
     sqi.longestPauseS = hr.longestPauseS;
@@ -363,6 +363,7 @@ export class Windower {
     w.quality = classify(w.reasons, sqi, this.thresholds);
     w.startIndex = start;
     w.endIndex = end;
+    w.beatsUntilIndex = until;
     w.ingressNs = ingressNs;
     if (this.spec.normalization === 'zscore') {
       const sd = Math.sqrt(Math.max(m2, 0));
