@@ -8,11 +8,11 @@ import { DspArena } from './wasm/arena.js';
  * Integrating |derivative| as Hamilton does, rather than its square, keeps wide, low-slope
  * ventricular and aberrant beats within reach of the threshold set by sharp normal beats.
  * MWI peaks are held for 200 ms (a larger one replaces them), then classified against an adaptive
- * threshold between the running means of recent QRS and noise peak heights. A peak within 300 ms
- * of the last beat whose slope is under half the last QRS slope is a T wave. Where the MWI was busy
- * before a peak (noise: see noisyBefore), it must clear the threshold by 20 % unless it comes within
- * 15 % of the mean RR after the last beat, and search-back is off; this holds false beats in
- * electrode-motion noise down. Missed beats are
+ * threshold, 28 % of the way from the running mean of recent noise peak heights to that of QRS
+ * peaks (Hamilton: 31 %). A peak within 300 ms of the last beat whose slope is under half the last
+ * QRS slope is a T wave. Where the MWI was busy before a peak (noise: see noisyBefore), it must
+ * clear the threshold by 30 % unless it comes within 15 % of the mean RR after the last beat, and
+ * search-back is off; this holds false beats in electrode-motion noise down. Missed beats are
  * recovered by search-back at half threshold if steep enough, decided no later than `maxDelayS`
  * after the peak (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after
  * it happened: R-to-MWI-peak lag (<= 200 ms) + hold (200 ms, longer only while the delay allows).
@@ -381,7 +381,7 @@ export class RPeakDetector {
       // In noise a peak must clear the threshold by a margin (search-back is off there too),
       // unless it comes when the rhythm expects the next beat.
       const onRhythm = Math.abs(at - this.lastBeatMwiAt - this.rrs.mean) <= 0.15 * this.rrs.mean;
-      if (height < 1.2 * this.threshold && !onRhythm && this.noisyBefore(at)) {
+      if (height < 1.3 * this.threshold && !onRhythm && this.noisyBefore(at)) {
         this.addNoise(height, at);
         return;
       }
@@ -422,7 +422,7 @@ export class RPeakDetector {
 
   private updateThreshold(): void {
     const noise = this.noisePeaks.mean;
-    this.threshold = noise + 0.3125 * (this.qrsPeaks.mean - noise);
+    this.threshold = noise + 0.28 * (this.qrsPeaks.mean - noise);
   }
 
   /**
