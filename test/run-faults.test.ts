@@ -190,7 +190,11 @@ t.test(
     const applied = JSON.parse(d2.log.split('\n').find((l) => l.includes('configuration re-read'))!) as {
       logLevel: string;
       decision: { minConfidence: number };
+      applied: string[];
+      needsRestart: string[];
     };
+    t.same(applied.applied.sort(), ['decision', 'log'], 'what changed and applies live');
+    t.same(applied.needsRestart, [], 'nothing else changed');
     t.equal(applied.logLevel, 'debug');
     t.equal(applied.decision.minConfidence, 0.7);
     t.equal((await health())?.alive, true);

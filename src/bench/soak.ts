@@ -4,13 +4,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { sharedDataDir } from '../analysis/data-dir.js';
 import { loadConfig } from '../config/load.js';
-import { Pipeline } from '../daemon/pipeline.js';
+import { Daemon } from '../daemon/daemon.js';
 import { createLogger } from '../log.js';
-import { startModel } from '../model/runtime/load-model.js';
 import { Mosquitto } from '../publish/mosquitto.js';
-import { MqttPublisher } from '../publish/mqtt-publisher.js';
-import { Outbox } from '../publish/outbox.js';
-import { openChannel } from '../records/open.js';
+import { RecordSource } from '../sources/record-source.js';
 
 export interface SoakResult {
   hoursOfEcg: number;
@@ -37,83 +34,70 @@ export async function runSoakBench(
   const hours = o.hours ?? 24;
   const dir = await mkdtemp(join(tmpdir(), 'ecg-soak-'));
   const broker = await Mosquitto.create(dir);
-  const config = await loadConfig(undefined, { ECG_EMOTIOND__MODEL__PROVIDERS: '[cpu]' });
+  const base = await loadConfig(undefined, { ECG_EMOTIOND__MODEL__PROVIDERS: '[cpu]' });
+  const config = {
+    ...base,
+    vehicleId: 'soak',
+    mqtt: { ...base.mqtt, url: broker.url, statsIntervalS: 0 },
+    outbox: { ...base.outbox, dir: join(dir, 'outbox'), fsync: 'interval' as const },
+    eventLog: { ...base.eventLog, path: null },
+    health: { ...base.health, enabled: false },
+  };
   let errors = 0;
   const log = createLogger('warn', {
     write: (line: string) => {
       if (/"level":(50|60)/.test(line)) errors++;
     },
   } as never);
-  const { pkg, engine } = await startModel(config.model, log);
-  const outbox = await Outbox.open(join(dir, 'outbox'), { fsync: 'interval' });
-  const base = 'ecg-emotiond/soak';
-  const publisher = new MqttPublisher({
-    url: broker.url,
-    clientId: 'soak',
-    baseTopic: base,
-    outbox,
-    info: () => ({}),
-    log,
+  // As fast as the pipeline takes it: each frame waits for the window in inference, none skipped.
+  let daemon: Daemon | null = null;
+  const source = await RecordSource.open(join(sharedDataDir(), 'drivedb', 'drive06'), {
+    speed: Number.POSITIVE_INFINITY,
+    frameS: 0.25,
+    loop: true,
+    durationS: hours * 3600,
+    pace: () => daemon?.drained() ?? Promise.resolve(),
   });
-  await publisher.start();
+  const t0 = Date.now();
+  daemon = await Daemon.open(config, { source, log, clock: () => t0 + source.positionS * 1000 });
   const sub = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
-  await sub.subscribeAsync(`${base}/emotion`, { qos: 1 });
+  await sub.subscribeAsync(`${config.mqtt.prefix}/soak/emotion`, { qos: 1 });
   const seen = new Set<string>();
   sub.on('message', (_t, p) => seen.add(JSON.parse(p.toString()).eventId));
-  const record = join(sharedDataDir(), 'drivedb', 'drive06');
-  const info = (await openChannel(record)).info;
-  let ecgS = 0;
-  const t0 = Date.now();
-  const pipeline = new Pipeline({
-    config,
-    inputRateHz: info.sampleRateHz,
-    pkg,
-    engine,
-    publisher,
-    log,
-    clock: () => t0 + ecgS * 1000,
-  });
   const rss = () => process.memoryUsage.rss() / 2 ** 20;
   let rssAfterWarmup = 0;
   let nextReport = 1;
-  try {
-    while (ecgS < hours * 3600) {
-      const reader = await openChannel(record);
-      for await (const chunk of reader.chunks({ chunkSamples: 124 })) {
-        pipeline.push(chunk.physical, null);
-        await pipeline.drain(); // as fast as the pipeline takes it: no window skipped
-        ecgS += chunk.physical.length / info.sampleRateHz;
-        if (!rssAfterWarmup && ecgS >= 3600) {
-          if (global.gc) global.gc();
-          rssAfterWarmup = rss();
-        }
-        if (ecgS >= nextReport * 3600) {
-          o.log?.(
-            `${nextReport} h of ECG in ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${rss().toFixed(1)} MB, outbox ${outbox.depth}`,
-          );
-          nextReport++;
-        }
-        if (ecgS >= hours * 3600) break;
-      }
+  const d = daemon;
+  d.events.on('window', () => {
+    const ecgS = source.positionS;
+    if (!rssAfterWarmup && ecgS >= 3600) {
+      if (global.gc) global.gc();
+      rssAfterWarmup = rss();
     }
+    if (ecgS < nextReport * 3600) return;
+    o.log?.(
+      `${nextReport} h of ECG in ${((Date.now() - t0) / 1000).toFixed(0)} s: RSS ${rss().toFixed(1)} MB, outbox ${d.outbox.depth}`,
+    );
+    nextReport++;
+  });
+  try {
+    await d.start();
+    await source.finished;
+    await d.drained();
+    const events = () => d.stats.events.new + d.stats.events.update + d.stats.events.end;
     const deadline = Date.now() + 30_000;
-    while (
-      (outbox.depth > 0 ||
-        seen.size < pipeline.stats.events.new + pipeline.stats.events.update + pipeline.stats.events.end) &&
-      Date.now() < deadline
-    ) {
+    while ((d.outbox.depth > 0 || seen.size < events()) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
     if (global.gc) global.gc();
-    const s = pipeline.stats;
-    const events = s.events.new + s.events.update + s.events.end;
+    const s = d.stats;
     const result: SoakResult = {
-      hoursOfEcg: ecgS / 3600,
+      hoursOfEcg: source.positionS / 3600,
       wallSeconds: (Date.now() - t0) / 1000,
       windows: s.windows.good + s.windows.acceptable + s.windows.unusable,
-      events,
+      events: events(),
       received: seen.size,
-      lost: events - seen.size,
+      lost: events() - seen.size,
       errorsLogged: errors,
       rssAfterWarmupMb: rssAfterWarmup,
       rssEndMb: rss(),
@@ -126,10 +110,8 @@ export async function runSoakBench(
     );
     return result;
   } finally {
-    await publisher.stop();
+    await d.stop();
     await sub.endAsync();
-    await engine.close();
-    await outbox.close();
     await broker.stop();
     await rm(dir, { recursive: true, force: true });
   }

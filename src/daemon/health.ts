@@ -2,12 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { LatencyStats } from './latency.js';
 import type { PipelineStats } from './pipeline.js';
 
-type Stage = 'dsp' | 'inference' | 'publish' | 'total';
+type Stage = 'dsp' | 'inference' | 'total';
 
-/** The pipeline's counters as /metrics shows them; no latency histogram before the first pipeline. */
+/** The pipeline's counters as /metrics shows them; no latency histogram before the first window. */
 export type PipelineView = Omit<PipelineStats, Stage> & { [K in Stage]: LatencyStats | null };
 
 export interface HealthSnapshot extends PipelineView {
+  /** From a decision to its event stored in the outbox (the MQTT sink's). */
+  publish: LatencyStats | null;
   /** Pipeline liveness (as the systemd watchdog sees it), not just "process up". */
   alive: boolean;
   source: {

@@ -1,24 +1,17 @@
+import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
+import type { Config } from '../config/schema.js';
+import { EmotionDecider } from '../decision/decider.js';
 import { EcgChain } from '../dsp/chain.js';
-import { LatencyStats } from './latency.js';
 import { reasonNames } from '../dsp/quality.js';
 import type { EcgWindow } from '../dsp/windower.js';
-import { EmotionDecider } from '../decision/decider.js';
-import type { Config } from '../config/schema.js';
-import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import type { Logger } from '../log.js';
 import type { ModelPackage } from '../model/package/model-package.js';
 import { windowSpecOf } from '../model/package/model-package.js';
 import type { InferenceEngine } from '../model/runtime/engine.js';
-import type { MqttPublisher } from '../publish/mqtt-publisher.js';
-import type { EventLogWriter } from '../report/event-log.js';
-import {
-  emotionPayload,
-  emotionStatePayload,
-  heartRatePayload,
-  modelRef,
-  signalQualityPayload,
-  vssHeartRatePayload,
-} from '../publish/payloads.js';
+import { modelRef } from '../publish/payloads.js';
+import type { EcgFrame } from '../sources/source.js';
+import type { Bounds, EventBus, PipelineEvents, WindowOutcome } from './events.js';
+import { LatencyStats } from './latency.js';
 
 export interface PipelineStats {
   samples: number;
@@ -30,49 +23,50 @@ export interface PipelineStats {
   dsp: LatencyStats;
   /** session.run time in the worker. */
   inference: LatencyStats;
-  /** From a decision to its event stored in the outbox (as the fsync policy says). */
-  publish: LatencyStats;
-  /** From the ingress of the frame that completed a window to its decision being published. */
+  /** From the ingress of the frame that completed a window to its decision. */
   total: LatencyStats;
 }
 
+export const emptyPipelineStats = (): PipelineStats => ({
+  samples: 0,
+  windows: { good: 0, acceptable: 0, unusable: 0 },
+  droppedBusy: 0,
+  events: { new: 0, update: 0, end: 0 },
+  dsp: new LatencyStats(),
+  inference: new LatencyStats(),
+  total: new LatencyStats(),
+});
+
+export interface PipelineOptions {
+  config: Config;
+  inputRateHz: number;
+  pkg: ModelPackage;
+  engine: InferenceEngine;
+  log: Logger;
+  /** Where its events go; the daemon's bus outlives a pipeline rebuilt for a new rate. */
+  events: EventBus<PipelineEvents>;
+  /** Counters, shared across rebuilds too. */
+  stats: PipelineStats;
+  /** Wall clock of a window's end (a replayed record maps its own time here). */
+  clock?: () => number;
+}
+
 /**
- * The daemon's data flow after the source: samples → streaming chain → rated windows → model (in
- * its worker, one window at a time) → decision → payloads → outbox/MQTT. Latency is stamped from
- * the ingress time of the frame that completed each window.
+ * Frames in mV → streaming chain → rated windows → model (in its worker, one window at a time) →
+ * decision, all of it as typed events (see events.ts); it knows nothing of MQTT, logs or files.
+ * Latency is stamped from the ingress time of the frame that completed each window.
  */
 export class Pipeline {
   readonly chain: EcgChain;
   readonly decider: EmotionDecider;
-  readonly stats: PipelineStats = {
-    samples: 0,
-    windows: { good: 0, acceptable: 0, unusable: 0 },
-    droppedBusy: 0,
-    events: { new: 0, update: 0, end: 0 },
-    dsp: new LatencyStats(),
-    inference: new LatencyStats(),
-    publish: new LatencyStats(),
-    total: new LatencyStats(),
-  };
+  readonly stats: PipelineStats;
   private inflight: Promise<void> = Promise.resolve();
-  private readonly x: Float64Array;
-  private readonly flags: Uint8Array;
+  private readonly events: EventBus<PipelineEvents>;
 
-  constructor(
-    private readonly o: {
-      config: Config;
-      inputRateHz: number;
-      pkg: ModelPackage;
-      engine: InferenceEngine;
-      publisher: MqttPublisher;
-      log: Logger;
-      /** Wall clock of a window's end (a replayed record maps its own time here). */
-      clock?: () => number;
-      /** Where windows, decisions and the cleaned ECG are logged for `report`. */
-      eventLog?: EventLogWriter | null;
-    },
-  ) {
+  constructor(private readonly o: PipelineOptions) {
     const c = o.config;
+    this.stats = o.stats;
+    this.events = o.events;
     this.chain = new EcgChain({
       inputRateHz: o.inputRateHz,
       spec: windowSpecOf(o.pkg.manifest),
@@ -83,37 +77,25 @@ export class Pipeline {
     });
     this.decider = new EmotionDecider(o.pkg.manifest.labels, c.decision);
     this.chain.onWindow = (w) => this.onWindow(w);
-    const eventLog = o.eventLog;
-    if (eventLog) {
-      eventLog.restart();
-      this.chain.onClean = (x, n) => eventLog.clean(x, n);
-      this.chain.onBeat = (index) => eventLog.beat(index);
-    }
-    this.x = new Float64Array(c.dsp.frameSamples);
-    this.flags = new Uint8Array(c.dsp.frameSamples);
+    const events = this.events;
+    if (events.has('clean')) this.chain.onClean = (x, n) => events.emit('clean', x, n);
+    if (events.has('beat')) this.chain.onBeat = (index) => events.emit('beat', index);
+    events.emit('restart');
   }
 
-  /** Samples in mV with per-sample flags, as a source decoded them. */
-  push(mv: ArrayLike<number>, flags: ArrayLike<number> | null, ingressNs = process.hrtime.bigint()): void {
-    const f = this.o.config.dsp.frameSamples;
-    for (let i = 0; i < mv.length; i += f) {
-      const n = Math.min(f, mv.length - i);
-      for (let k = 0; k < n; k++) {
-        this.x[k] = mv[i + k];
-        this.flags[k] = flags ? flags[i + k] : 0;
-      }
-      this.chain.push(this.x, n, this.flags, ingressNs);
-    }
-    this.stats.samples += mv.length;
+  /** One frame as a source gives it; the chain cuts it into its own frame size. */
+  push(frame: EcgFrame, ingressNs = process.hrtime.bigint()): void {
+    this.chain.push(frame.mv, frame.length, frame.flags, ingressNs);
+    this.stats.samples += frame.length;
   }
 
   /** Lost samples before the next push: windows spanning the gap are never usable. */
   gap(lost: number | null = null): void {
     this.chain.markGap();
-    this.o.eventLog?.gap(lost);
+    this.events.emit('gap', lost);
   }
 
-  /** Resolves when the window in inference (if any) is done and published. */
+  /** Resolves when the window in inference (if any) is done and decided. */
   drain(): Promise<void> {
     return this.inflight;
   }
@@ -123,67 +105,45 @@ export class Pipeline {
     if (w.ingressNs) this.stats.dsp.record(Number(process.hrtime.bigint() - w.ingressNs) / 1e6);
     const endMs = (this.o.clock ?? Date.now)();
     const bounds = { startMs: endMs - (1000 * (w.endIndex - w.startIndex)) / w.sampleRateHz, endMs };
-    const pub = this.o.publisher;
     const reasons = reasonNames(w.reasons);
-    void pub.publish('signal_quality', signalQualityPayload(w.quality, reasons, bounds));
-    if (w.quality !== 'unusable' && Number.isFinite(w.heartRate.meanBpm)) {
-      const hr = w.heartRate;
-      void pub.publish(
-        'heart_rate',
-        heartRatePayload(
-          {
-            bpm: hr.meanBpm,
-            rmssdMs: finite(hr.rmssdMs),
-            sdnnMs: finite(hr.sdnnMs),
-            pnn50: finite(hr.pnn50),
-            nnIntervals: hr.nnIntervals,
-          },
-          bounds,
-        ),
-      );
-      if (this.o.config.mqtt.vssMirror)
-        void pub.publish('vss/Vehicle.Driver.HeartRate', vssHeartRatePayload(hr.meanBpm));
-    }
-    const logged = {
+    const start = w.startIndex;
+    const end = w.endIndex;
+    const hr = { ...w.heartRate };
+    this.events.emit('window', { quality: w.quality, reasons, heartRate: hr, bounds, start, end });
+    const outcome: WindowOutcome = {
+      start,
+      end,
       quality: w.quality,
       reasons,
-      hrBpm: finite(round2(w.heartRate.meanBpm)),
-      rmssdMs: finite(round2(w.heartRate.rmssdMs)),
+      hrBpm: finite(round2(hr.meanBpm)),
+      rmssdMs: finite(round2(hr.rmssdMs)),
     };
-    const span = { start: w.startIndex, end: w.endIndex };
     if (w.quality === 'unusable') {
-      this.o.eventLog?.window(span.start, span.end, logged);
-      this.decide(null, w, bounds, 0, 0, span.end);
+      this.events.emit('outcome', outcome);
+      this.decide(null, w.quality, hr.meanBpm, bounds, 0, 0, end);
       return;
     }
     if (this.o.engine.busy) {
       this.stats.droppedBusy++; // real time beats completeness: the next window overlaps this one by 75 %
-      this.o.eventLog?.window(span.start, span.end, { ...logged, skipped: true });
+      this.events.emit('outcome', { ...outcome, skipped: true });
       return;
     }
     const samples = w.copySamples();
     const ingressNs = w.ingressNs;
-    const meta = { quality: w.quality, hr: w.heartRate.meanBpm };
+    const quality = w.quality;
     this.inflight = this.o.engine.infer(samples).then(
       (r) => {
         const inferenceMs = r.inferenceNs / 1e6;
         const totalMs = ingressNs ? Number(process.hrtime.bigint() - ingressNs) / 1e6 : r.roundTripNs / 1e6;
         this.stats.inference.record(inferenceMs);
         this.stats.total.record(totalMs);
-        this.o.eventLog?.window(span.start, span.end, {
-          ...logged,
+        this.events.emit('outcome', {
+          ...outcome,
           p: Array.from(r.probabilities, (v) => Math.round(v * 1e4) / 1e4),
           inferenceMs: round2(inferenceMs),
           totalMs: round2(totalMs),
         });
-        this.decide(
-          r.probabilities,
-          { ...meta, heartRate: { meanBpm: meta.hr } },
-          bounds,
-          inferenceMs,
-          totalMs,
-          span.end,
-        );
+        this.decide(r.probabilities, quality, hr.meanBpm, bounds, inferenceMs, totalMs, end);
       },
       (err: Error) => this.o.log.error({ err: err.message }, 'inference failed; window skipped'),
     );
@@ -191,48 +151,29 @@ export class Pipeline {
 
   private decide(
     probabilities: Float32Array | null,
-    w: { quality: EcgWindow['quality']; heartRate: { meanBpm: number } },
-    bounds: { startMs: number; endMs: number },
+    quality: EcgWindow['quality'],
+    heartRateBpm: number,
+    bounds: Bounds,
     inferenceMs: number,
     totalMs: number,
-    endIndex: number,
+    index: number,
   ): void {
-    const m = this.o.pkg.manifest;
-    const decisions = this.decider.push({ probabilities, quality: w.quality, ...bounds });
-    for (const d of decisions) {
-      this.stats.events[d.type]++;
-      this.o.eventLog?.event(endIndex, {
-        type: d.type,
-        label: d.label,
-        confidence: Math.round(d.confidence * 1e4) / 1e4,
-        episodeId: d.episodeId,
-        ...(d.reason ? { reason: d.reason } : {}),
-      });
-      const decidedNs = process.hrtime.bigint();
-      void this.o.publisher
-        .publish(
-          'emotion',
-          emotionPayload(d, {
-            heartRateBpm: finite(w.heartRate.meanBpm),
-            signalQuality: w.quality,
-            model: modelRef(m),
-            provider: this.o.engine.provider,
-            inferenceMs,
-            totalMs,
-          }),
-        )
-        .then((id) => {
-          if (id !== null) this.stats.publish.record(Number(process.hrtime.bigint() - decidedNs) / 1e6);
-        });
+    const decisions = this.decider.push({ probabilities, quality, ...bounds });
+    if (!decisions.length) return;
+    const context = {
+      heartRateBpm: finite(heartRateBpm),
+      signalQuality: quality,
+      model: modelRef(this.o.pkg.manifest),
+      provider: this.o.engine.provider,
+      inferenceMs,
+      totalMs,
+    };
+    for (const decision of decisions) {
+      this.stats.events[decision.type]++;
+      this.events.emit('emotion', { decision, context, index, decidedNs: process.hrtime.bigint() });
     }
-    if (decisions.length) {
-      const s = this.decider.state;
-      const conf = decisions.at(-1)!.confidence;
-      void this.o.publisher.publish(
-        'emotion/state',
-        emotionStatePayload(s ? { ...s, confidence: conf } : null),
-      );
-    }
+    const s = this.decider.state;
+    this.events.emit('emotionState', s ? { ...s, confidence: decisions.at(-1)!.confidence } : null);
   }
 }
 

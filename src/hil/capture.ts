@@ -1,10 +1,10 @@
 import { createWriteStream } from 'node:fs';
+import { BITALINO_ECG } from '../protocols/bitalino.js';
 import type { SampleFrame } from '../protocols/types.js';
 import { WfdbWriter } from '../records/wfdb-writer.js';
 import { SerialSource, type SerialSourceOptions } from '../sources/serial-source.js';
 import { SocketCanSource } from '../sources/socketcan-source.js';
-import type { EcgSource } from '../sources/source.js';
-import { BITALINO_ECG } from './replay.js';
+import type { WireSource } from '../sources/source.js';
 
 export interface CaptureOptions extends SerialSourceOptions {
   /** Record path without extension: writes <out>.hea, <out>.dat and <out>.arrivals.csv. */
@@ -38,7 +38,7 @@ export interface CaptureResult {
  */
 export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const log = o.log ?? (() => {});
-  const source: EcgSource = o.canIface ? new SocketCanSource({ iface: o.canIface }) : new SerialSource(o);
+  const source: WireSource = o.canIface ? new SocketCanSource({ iface: o.canIface }) : new SerialSource(o);
   const arrivals = createWriteStream(`${o.out}.arrivals.csv`);
   arrivals.write('sample_index,arrival_ns,lost_before\n');
   let writer: WfdbWriter | null = null;

@@ -1,6 +1,6 @@
 import { Resampler } from '../dsp/resampler.js';
 import { encodeAscii } from '../protocols/ascii.js';
-import { encodeBitalino, parseBitalinoCommand } from '../protocols/bitalino.js';
+import { BITALINO_ECG, encodeBitalino, parseBitalinoCommand } from '../protocols/bitalino.js';
 import { encodeCanSamples, encodeCanStatus, encodeSlcan, parseSlcan } from '../protocols/can.js';
 import { loadSocketCan, type SocketCanModule } from '../sources/socketcan-source.js';
 import { SerialDevice } from '../sources/serial-device.js';
@@ -12,9 +12,6 @@ import { TimingStats, waitUntil } from './pacer.js';
 
 export const REPLAY_PROTOCOLS = ['ecg-serial', 'ascii', 'bitalino', 'slcan'] as const;
 export type ReplayProtocol = (typeof REPLAY_PROTOCOLS)[number];
-
-/** BITalino's ECG sensor: ECG(mV) = (ADC / 1024 − 1/2) · 3.3 V / 1100 · 1000, a 10-bit ADC. */
-export const BITALINO_ECG = { rateHz: 1000, gain: 1024 / 3, baseline: 512, bits: 10 } as const;
 
 export interface ReplayTarget {
   kind: 'serial' | 'slcan' | 'can';

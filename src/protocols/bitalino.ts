@@ -7,6 +7,8 @@ import { type DecoderStats, emptyStats, type SampleFrame, type StreamDecoder } f
  * four digital lines, a 4-bit sequence number and a CRC-4.
  */
 export const BITALINO_RATES = [1, 10, 100, 1000] as const;
+/** BITalino's ECG sensor: ECG(mV) = (ADC / 1024 − 1/2) · 3.3 V / 1100 · 1000, a 10-bit ADC. */
+export const BITALINO_ECG = { rateHz: 1000, gain: 1024 / 3, baseline: 512, bits: 10 } as const;
 export const BITALINO_STOP = 0x00;
 export const BITALINO_VERSION_REQUEST = 0x07;
 

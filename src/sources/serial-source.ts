@@ -2,7 +2,7 @@ import { bitalinoRateCommand, bitalinoStartCommand, BITALINO_STOP } from '../pro
 import { SLCAN_CLOSE, SLCAN_OPEN_500K } from '../protocols/can.js';
 import { type ByteDecoder, type DecoderOptions, decoderFor, type SerialProtocol } from './decoders.js';
 import { SerialDevice } from './serial-device.js';
-import { type EcgSource, SourceBase, type SourceStats } from './source.js';
+import { SourceBase, type SourceStats, type WireSource } from './source.js';
 
 export interface SerialSourceOptions extends DecoderOptions {
   path: string;
@@ -20,7 +20,7 @@ export interface SerialSourceOptions extends DecoderOptions {
  * path and reopens it after an unplug with capped backoff, never giving up and never throwing to
  * the caller. The path is opened directly: SerialPort.list() is never called (it spawns udevadm).
  */
-export class SerialSource extends SourceBase implements EcgSource {
+export class SerialSource extends SourceBase implements WireSource {
   private readonly decoder: ByteDecoder;
   private port: SerialDevice | null = null;
   private retry: NodeJS.Timeout | null = null;

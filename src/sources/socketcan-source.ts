@@ -1,6 +1,6 @@
 import type { SampleFrame } from '../protocols/types.js';
 import { CanChannel } from './can-channel.js';
-import type { EcgSource, SourceState, SourceStats } from './source.js';
+import type { SourceState, SourceStats, WireSource } from './source.js';
 
 /** The part of the `socketcan` package's raw channel this source uses. */
 export interface RawChannel {
@@ -41,7 +41,7 @@ export async function loadSocketCan(): Promise<SocketCanModule> {
  * ECG from the sensor on a SocketCAN interface. A missing package or interface, or an interface
  * that goes down, is `disconnected` with the reason and retried with capped backoff; never thrown.
  */
-export class SocketCanSource implements EcgSource {
+export class SocketCanSource implements WireSource {
   private readonly channel = new CanChannel();
   private raw: RawChannel | null = null;
   private retry: NodeJS.Timeout | null = null;

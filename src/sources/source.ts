@@ -20,11 +20,40 @@ export interface SourceStats extends DecoderStats {
   lostSamples: number;
   reconnects: number;
   bytes: number;
+  /** Frames dropped for an implausible rate, gain or baseline (ScaledSource). */
+  implausible?: number;
 }
 
-export interface EcgSource extends SourceEvents {
+/** A source of wire frames (ADC values as the sensor sent them): serial, SLCAN, SocketCAN. */
+export interface WireSource extends SourceEvents {
   readonly state: SourceState;
   readonly stats: SourceStats;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * `length` samples in mV as the pipeline takes them, with a SampleFlag per sample. The object and
+ * its arrays are reused by the source: valid during the `onFrame` call only.
+ */
+export interface EcgFrame {
+  mv: Float64Array;
+  flags: Uint8Array;
+  length: number;
+  sampleRateHz: number;
+}
+
+/** What the daemon reads: ECG in mV, whatever brings it (a sensor through ScaledSource, a record). */
+export interface EcgSource {
+  onFrame: (frame: EcgFrame, arrivalNs: bigint) => void;
+  onGap: (lostSamples: number | null) => void;
+  onState: (state: SourceState, detail: string) => void;
+  readonly state: SourceState;
+  readonly stats: SourceStats;
+  /** For logs: `serial:/dev/ttyUSB0`, `record:drive06`. */
+  readonly name: string;
+  /** The record a replaying source plays (the report looks for its labels beside it). */
+  readonly record?: string;
   start(): void;
   stop(): Promise<void>;
 }

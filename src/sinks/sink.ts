@@ -1,0 +1,9 @@
+import type { EventBus, PipelineEvents } from '../daemon/events.js';
+
+/** Something that consumes the pipeline's events. Adding one touches no other module. */
+export interface Sink {
+  /** Subscribes to the events it wants. */
+  attach(events: EventBus<PipelineEvents>): void;
+  /** Flushes and releases what it holds (after the pipeline has drained). */
+  close?(): Promise<void>;
+}
