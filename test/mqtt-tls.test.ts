@@ -8,6 +8,7 @@ import { createLogger } from '../src/log.js';
 import { Mosquitto } from '../src/publish/mosquitto.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
+import { waitFor } from './fixtures/wait.js';
 
 const ssl = (dir: string, ...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
 
@@ -83,12 +84,6 @@ function capture() {
   });
   return { lines, log: createLogger('debug', sink) };
 }
-
-const waitFor = async (cond: () => boolean, ms: number) => {
-  const t0 = Date.now();
-  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
-  return cond();
-};
 
 t.test(
   'mutual TLS: the client certificate from our CA connects; a rogue one is refused with a clear error',

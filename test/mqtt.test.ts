@@ -10,6 +10,7 @@ import { createLogger } from '../src/log.js';
 import { Mosquitto } from '../src/publish/mosquitto.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
+import { waitFor } from './fixtures/wait.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'ecg-mqtt-'));
 const BASE = 'vehicles/v1';
@@ -41,15 +42,6 @@ async function subscriber(
 
 /** First arrivals in order (at-least-once: duplicates are allowed, losses and reordering not). */
 const firstSeen = (seqs: number[]) => seqs.filter((s, i) => seqs.indexOf(s) === i);
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) return false;
-    await sleep(50);
-  }
-  return true;
-}
 
 t.test('broker stopped for 60 s while events keep coming: every event arrives, in order', async (t) => {
   const dir = await tmp();

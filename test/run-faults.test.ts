@@ -7,15 +7,11 @@ import t from 'tap';
 import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
 import { ptyPair } from '../src/hil/pty-pair.js';
 import { freePort, Mosquitto } from '../src/publish/mosquitto.js';
+import { waitFor } from './fixtures/wait.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 const RECORD = join(PROJECT_ROOT, 'data', 'demo', 'drive06-excerpt');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async (cond: () => boolean | Promise<boolean>, ms: number) => {
-  const t0 = Date.now();
-  while (!(await cond()) && Date.now() - t0 < ms) await sleep(100);
-  return cond();
-};
 
 interface Health {
   alive: boolean;

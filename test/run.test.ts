@@ -8,13 +8,9 @@ import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
 import { ptyPair } from '../src/hil/pty-pair.js';
 import { freePort, Mosquitto } from '../src/publish/mosquitto.js';
 import { payloadProblems, type Topic } from '../src/publish/payloads.js';
+import { waitFor } from './fixtures/wait.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
-const waitFor = async (cond: () => boolean, ms: number) => {
-  const t0 = Date.now();
-  while (!cond() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 50));
-  return cond();
-};
 
 t.test(
   'run: ECG replayed over a pty becomes validated MQTT events; SIGTERM stops it within 2 s with "offline"',

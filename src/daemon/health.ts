@@ -19,6 +19,7 @@ export interface HealthSnapshot extends PipelineView {
     gaps: number;
     lostSamples: number;
     reconnects: number;
+    implausible?: number;
   };
   outboxDepth: number;
   outboxDropped: number;
@@ -102,6 +103,12 @@ export function metricsText(s: HealthSnapshot): string {
       'counter',
       'Bytes, lines or frames that could not be parsed',
       [['', s.source.malformed]],
+    ),
+    ...m(
+      'ecg_emotiond_source_implausible_total',
+      'counter',
+      'Frames dropped for an implausible sample rate, gain or baseline',
+      [['', s.source.implausible ?? 0]],
     ),
     ...m('ecg_emotiond_source_gaps_total', 'counter', 'Sequence gaps', [['', s.source.gaps]]),
     ...m('ecg_emotiond_source_lost_samples_total', 'counter', 'Samples lost in sequence gaps', [
