@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import mqtt from 'mqtt';
 import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -17,6 +16,7 @@ function suffixOf(base: string, topic: string): string {
 
 /** Subscribes to everything the daemon publishes and checks each payload against its schema. */
 async function tail(o: TailOpts): Promise<number> {
+  const { default: mqtt } = await import('mqtt'); // only this command needs a client
   const client = mqtt.connect(o.broker, { protocolVersion: 5, reconnectPeriod: 1000 });
   let seen = 0;
   let invalid = 0;

@@ -3,38 +3,20 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { analyzeRecord, summarize } from '../analysis/analyze-record.js';
 import { formatEc57Table } from '../analysis/ec57.js';
 import { expandRecords, scoreRecords } from '../analysis/peaks.js';
-import { runDspBench } from '../bench/dsp.js';
-import { runModelBench } from '../bench/model.js';
-import { runReplayBench } from '../bench/replay.js';
-import { runE2eBench } from '../bench/e2e.js';
-import { writeResults } from '../bench/report.js';
-import { runSoakBench } from '../bench/soak.js';
-import { modelDirOf } from '../model/runtime/load-model.js';
 import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { RecordError } from '../records/errors.js';
 import { ModelError } from '../model/package/model-package.js';
 import { WeightError } from '../model/build/weight-error.js';
+import { numberArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
-import { runDemo } from '../daemon/demo.js';
-import { runDaemon } from '../daemon/run.js';
-import { doctor } from '../daemon/doctor.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
 import { VERSION } from '../version.js';
-import { writeReport } from '../report/write-report.js';
 
 const DEMO_MODEL_DIR = 'models/driver-stress-drivedb';
-
-function numberArg(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-    return n;
-  };
-}
 
 function channelArg(v: string): number | string {
   return /^\d+$/.test(v) ? Number(v) : v;
@@ -118,6 +100,7 @@ async function peaksCommand(
 
 async function benchDspCommand(opts: { json?: boolean; seconds?: number }): Promise<void> {
   const log = opts.json ? undefined : (line: string) => process.stdout.write(`${line}\n`);
+  const { runDspBench } = await import('../bench/dsp.js');
   const result = await runDspBench({ seconds: opts.seconds, log });
   if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -188,6 +171,7 @@ export function buildProgram(): Command {
     .option('--seconds <s>', 'length of the replay', numberArg('--seconds'), 60)
     .option('--json', 'print JSON')
     .action(async (o: { seconds: number; json?: boolean }) => {
+      const { runReplayBench } = await import('../bench/replay.js');
       const r = await runReplayBench({
         seconds: o.seconds,
         log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
@@ -202,6 +186,7 @@ export function buildProgram(): Command {
     .option('--seconds <s>', 'length of the real-time replay', numberArg('--seconds'), 60)
     .option('--json', 'print JSON')
     .action(async (o: { seconds: number; json?: boolean }) => {
+      const { runE2eBench } = await import('../bench/e2e.js');
       const r = await runE2eBench({
         seconds: o.seconds,
         log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
@@ -216,6 +201,7 @@ export function buildProgram(): Command {
     .option('--hours <h>', 'hours of ECG', numberArg('--hours'), 24)
     .option('--json', 'print JSON')
     .action(async (o: { hours: number; json?: boolean }) => {
+      const { runSoakBench } = await import('../bench/soak.js');
       const r = await runSoakBench({ hours: o.hours, log: (l: string) => process.stderr.write(`${l}\n`) });
       if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
@@ -225,6 +211,12 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
       const log = opts.json ? undefined : (line: string) => process.stdout.write(`${line}\n`);
+      const { runDspBench } = await import('../bench/dsp.js');
+      const { runModelBench } = await import('../bench/model.js');
+      const { runReplayBench } = await import('../bench/replay.js');
+      const { runE2eBench } = await import('../bench/e2e.js');
+      const { writeResults } = await import('../bench/report.js');
+      const { modelDirOf } = await import('../model/runtime/load-model.js');
       const dsp = await runDspBench({ log });
       log?.('');
       const model = await runModelBench({ model: modelDirOf(DEMO_MODEL_DIR), log });
@@ -247,13 +239,14 @@ export function buildProgram(): Command {
       'the daemon: source → DSP → model → decision → outbox/MQTT until SIGTERM (SIGHUP re-reads the config)',
     )
     .option('--config <file>', 'YAML config (defaults, then ECG_EMOTIOND__* environment overrides)')
-    .action(async (o: { config?: string }) => runDaemon(o.config));
+    .action(async (o: { config?: string }) => (await import('../daemon/run.js')).runDaemon(o.config));
 
   program
     .command('doctor')
     .description('check config, device, broker, model, disk and clock: one line each, exit 1 on any failure')
     .option('--config <file>', 'YAML config')
     .action(async (o: { config?: string }) => {
+      const { doctor } = await import('../daemon/doctor.js');
       const checks = await doctor(o.config);
       for (const c of checks)
         process.stdout.write(`${c.verdict.padEnd(4)} ${c.name.padEnd(17)} ${c.detail}\n`);
@@ -272,7 +265,7 @@ export function buildProgram(): Command {
     .option('--out-dir <dir>', 'where the event log and the HTML report go', 'demo-output')
     .action(
       async (o: { record?: string; broker?: string; speed: number; config?: string; outDir: string }) => {
-        await runDemo(o);
+        await (await import('../daemon/demo.js')).runDemo(o);
       },
     );
 
@@ -294,6 +287,7 @@ export function buildProgram(): Command {
         file: string,
         o: { out: string; labels?: string; labelColumn: string; stripFrom?: number; stripSeconds: number },
       ) => {
+        const { writeReport } = await import('../report/write-report.js');
         const r = await writeReport(file, { ...o, stripFromS: o.stripFrom });
         process.stdout.write(
           `report: ${r.out} (${r.windows} windows${r.labels ? `, labels from ${r.labels}` : ''})\n`,

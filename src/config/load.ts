@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { lazyValidator } from '../json-schema.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { type Config, configSchema } from './schema.js';
 
@@ -15,8 +16,8 @@ export class ConfigError extends Error {
 
 export const ENV_PREFIX = 'ECG_EMOTIOND__';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile<Config>(configSchema);
+// Compiled at the first config read: `--version` and `--help` need no schema.
+const validatorOf = lazyValidator<Config>(configSchema, { useDefaults: true });
 
 function describe(e: ErrorObject): string {
   const path = e.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)';
@@ -62,6 +63,7 @@ export function validateConfig(raw: unknown, source: string): Config {
   const data = raw ?? {};
   if (typeof data !== 'object' || Array.isArray(data))
     throw new ConfigError(source, ['(top level): must be a mapping']);
+  const validate = validatorOf();
   if (!validate(data)) throw new ConfigError(source, (validate.errors ?? []).map(describe));
   const config = data as Config;
   if (config.quality.minHrBpm >= config.quality.maxHrBpm) {

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ModelManifest } from '../model/package/manifest.js';
 import { VERSION } from '../version.js';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { lazyValidator } from '../json-schema.js';
 import type { EmotionDecision } from '../decision/decider.js';
 
 /**
@@ -181,15 +182,18 @@ export const TOPIC_SCHEMAS = {
 export type Topic = keyof typeof TOPIC_SCHEMAS;
 export const TOPICS = Object.keys(TOPIC_SCHEMAS) as Topic[];
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 // Formats checked here without a dependency: the ones the contract uses.
-ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\dT/.test(s));
-ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
-const validators = new Map<Topic, ValidateFunction>(TOPICS.map((t) => [t, ajv.compile(TOPIC_SCHEMAS[t])]));
+const FORMATS = {
+  'date-time': (s: string) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\dT/.test(s),
+  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+};
+const validators = new Map<Topic, () => ValidateFunction>(
+  TOPICS.map((t) => [t, lazyValidator(TOPIC_SCHEMAS[t], {}, FORMATS)]),
+);
 
 /** Problems of a payload for a topic (empty when valid). */
 export function payloadProblems(topic: Topic, payload: unknown): string[] {
-  const v = validators.get(topic)!;
+  const v = validators.get(topic)!();
   if (v(payload)) return [];
   return (v.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? e.keyword}`);
 }

@@ -6,11 +6,10 @@ import { type EcgFmArch, checkArch } from './arch.js';
 import { buildEcgFmGraph, IO } from './ecgfm-graph.js';
 import { readSafetensors } from './safetensors.js';
 import type { TensorMap } from './tensor.js';
+import { DEFAULT_LABELS } from '../default-labels.js';
 import { readTorchCheckpoint } from './torch-checkpoint.js';
 import { WeightError } from './weight-error.js';
 import { canonicalEncoderWeights, headWeights, seededWeights } from './weights.js';
-
-export const DEFAULT_LABELS = ['anger', 'fear', 'neutral', 'sadness', 'surprise'];
 
 export interface BuildOptions {
   arch: EcgFmArch;

@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { lazyValidator } from '../../json-schema.js';
 import type { EcgFmArch } from '../build/arch.js';
 
 /** manifest.json of a model package (models/<name>/): what the daemon needs to feed and read the model. */
@@ -161,11 +161,11 @@ export const manifestSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-const check = ajv.compile<ModelManifest>(manifestSchema);
+const checker = lazyValidator<ModelManifest>(manifestSchema);
 
 /** The problems of a manifest, each with its path; empty when it is valid. */
 export function manifestProblems(m: unknown): string[] {
+  const check = checker();
   if (check(m)) {
     const problems: string[] = [];
     if (m.labels.length !== m.architecture.classes)

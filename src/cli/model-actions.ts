@@ -1,0 +1,252 @@
+// The `model` commands' work, imported only when one of them runs (see model-commands.ts).
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import {
+  ECGFM_FULL,
+  type EcgFmArch,
+  encoderShapes,
+  headShapes,
+  parameterCount,
+} from '../model/build/arch.js';
+import { buildModel } from '../model/build/build-model.js';
+import { readNpy, writeNpy } from '../model/npy.js';
+import { loadModelPackage, ModelError, windowSpecOf } from '../model/package/model-package.js';
+import { quantizeModel } from '../model/quantize/quantize-model.js';
+import { optimizedOpCounts } from '../model/runtime/optimized-ops.js';
+import { embedWindows } from '../model/train/embed.js';
+import { labelledWindows, readSegments, segmentsFileOf } from '../model/train/labelled-windows.js';
+import { metricsOf } from '../model/train/train-head.js';
+import { trainModel } from '../model/train/train-model.js';
+import { openSession } from '../model/runtime/session.js';
+import ort from 'onnxruntime-node';
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+const out = (json: boolean | undefined, value: unknown, text: string) =>
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+
+interface BuildOpts {
+  arch: string;
+  layers?: number;
+  dim?: number;
+  heads?: number;
+  ffn?: number;
+  convDim?: number;
+  headHidden?: number;
+  weights?: string;
+  seed: number;
+  labels?: string[];
+  leadSlot?: number;
+  name?: string;
+  notes?: string;
+  out: string;
+  json?: boolean;
+}
+
+export async function buildCommand(o: BuildOpts): Promise<void> {
+  if (o.arch !== 'ecgfm') throw new InvalidArgumentError(`--arch ${o.arch}: only "ecgfm" is known`);
+  const arch: EcgFmArch = {
+    ...ECGFM_FULL,
+    ...(o.layers !== undefined && { layers: o.layers }),
+    ...(o.dim !== undefined && { dim: o.dim }),
+    ...(o.heads !== undefined && { heads: o.heads }),
+    ...(o.ffn !== undefined && { ffn: o.ffn }),
+    ...(o.convDim !== undefined && { convDim: o.convDim }),
+    ...(o.headHidden !== undefined && { headHidden: o.headHidden }),
+  };
+  const manifest = await buildModel({
+    arch,
+    weightsFile: o.weights,
+    seed: o.seed,
+    out: o.out,
+    name: o.name ?? 'ecgfm-nmoe',
+    labels: o.labels,
+    leadSlot: o.leadSlot,
+    notes: o.notes,
+    builtBy: 'ecg-emotiond model build',
+  });
+  const params =
+    parameterCount(encoderShapes(manifest.architecture)) + parameterCount(headShapes(manifest.architecture));
+  out(
+    o.json,
+    manifest,
+    `${o.out}: ${manifest.architecture.layers} layers, dim ${manifest.architecture.dim}, ${(params / 1e6).toFixed(2)} M parameters, weights ${manifest.weights.source}, sha256 ${manifest.sha256}`,
+  );
+}
+
+export async function inspectCommand(dir: string, o: { json?: boolean }): Promise<void> {
+  const pkg = await loadModelPackage(dir);
+  const m = pkg.manifest;
+  const params = parameterCount(encoderShapes(m.architecture)) + parameterCount(headShapes(m.architecture));
+  const size = (await stat(join(dir, 'model.onnx'))).size;
+  const ops = await optimizedOpCounts(pkg.onnx);
+  const a = m.architecture;
+  const metrics = m.metrics as {
+    meanAccuracy?: number;
+    meanMacroF1?: number;
+    quantization?: { top1Agreement?: number };
+  } | null;
+  const text = [
+    `${m.name} ${m.version} (${m.precision}), ${dir}/model.onnx ${(size / 1e6).toFixed(2)} MB, sha256 verified`,
+    `architecture  ECG-FM: ${a.layers} layers, dim ${a.dim}, ${a.heads} heads, FFN ${a.ffn}, conv ${a.convLayers}x${a.convDim}; NMoE head ${a.headHidden} → ${a.classes}; ${(params / 1e6).toFixed(2)} M parameters`,
+    `input         ${m.input.tensor} [${m.input.shape}] at ${m.input.sampleRateHz} Hz, window ${m.input.windowSamples}, hop ${m.input.hopSamples}, lead slot ${m.input.leadSlot}, ${m.input.normalization}`,
+    `labels        ${m.labels.join(', ')}`,
+    `weights       ${m.weights.source === 'seeded' ? `seeded (${m.weights.seed})` : `${m.weights.file} (${m.weights.sha256.slice(0, 12)}…)`}`,
+    `metrics       ${metrics?.meanAccuracy !== undefined ? `CV accuracy ${metrics.meanAccuracy.toFixed(3)}, macro-F1 ${metrics.meanMacroF1?.toFixed(3)}` : 'none (untrained head)'}${metrics?.quantization ? `; int8 top-1 agreement ${(100 * (metrics.quantization.top1Agreement ?? 0)).toFixed(2)} %` : ''}`,
+    `onnxruntime   ${Object.entries(ops)
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  ].join('\n');
+  out(o.json, { manifest: m, parameters: params, bytes: size, optimizedOps: ops }, text);
+}
+
+interface TrainOpts {
+  model: string;
+  record: string[];
+  labelsFile?: string[];
+  labelColumn: string;
+  classes?: string[];
+  folds: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  dropout: number;
+  seed: number;
+  threads: number;
+  out: string;
+  json?: boolean;
+}
+
+export async function trainCommand(o: TrainOpts): Promise<void> {
+  const r = await trainModel({
+    modelDir: o.model,
+    records: o.record,
+    labelsFiles: o.labelsFile,
+    labelColumn: o.labelColumn,
+    classes: o.classes,
+    folds: o.folds,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    learningRate: o.lr,
+    dropout: o.dropout,
+    seed: o.seed,
+    threads: o.threads,
+    out: o.out,
+    log: say,
+  });
+  out(
+    o.json,
+    { metrics: r.manifest.metrics, sha256: r.manifest.sha256 },
+    `wrote ${o.out} (sha256 ${r.manifest.sha256})`,
+  );
+}
+
+export async function quantizeCommand(o: {
+  model: string;
+  calibration: string[];
+  out: string;
+  windows: number;
+  threads: number;
+  json?: boolean;
+}): Promise<void> {
+  const r = await quantizeModel({
+    modelDir: o.model,
+    calibration: o.calibration,
+    out: o.out,
+    calibrationWindows: o.windows,
+    threads: o.threads,
+    log: say,
+  });
+  out(
+    o.json,
+    { agreement: r.agreement, sha256: r.manifest.sha256 },
+    `wrote ${o.out} (sha256 ${r.manifest.sha256})`,
+  );
+}
+
+export async function evalCommand(o: {
+  model: string;
+  record: string[];
+  labelsFile?: string[];
+  labelColumn: string;
+  threads: number;
+  json?: boolean;
+}): Promise<void> {
+  const pkg = await loadModelPackage(o.model);
+  const m = pkg.manifest;
+  const C = m.labels.length;
+  const confusion = Array.from({ length: C }, () => new Array<number>(C).fill(0));
+  const { session } = await openSession(pkg.onnx, { providers: ['cpu'], threads: o.threads });
+  for (const [i, record] of o.record.entries()) {
+    const file = o.labelsFile?.[i] ?? segmentsFileOf(record);
+    if (!file)
+      throw new ModelError(`${record}: no labels (expected ${record}_segments.csv or --labels-file)`);
+    const windows = await labelledWindows(
+      record,
+      await readSegments(record, file, o.labelColumn),
+      windowSpecOf(m),
+    );
+    for (const w of windows) {
+      const t = m.labels.indexOf(w.segment.label);
+      if (t < 0)
+        throw new ModelError(`${file}: label "${w.segment.label}" is not one of the model's (${m.labels})`);
+      const r = await session.run({ [m.input.tensor]: new ort.Tensor('float32', w.samples, m.input.shape) }, [
+        m.outputs.probabilities,
+      ]);
+      const p = r[m.outputs.probabilities].data as Float32Array;
+      confusion[t][p.indexOf(Math.max(...p))]++;
+    }
+  }
+  await session.release();
+  const metrics = metricsOf(confusion);
+  out(
+    o.json,
+    { labels: m.labels, ...metrics },
+    `accuracy ${metrics.accuracy.toFixed(3)}, macro-F1 ${metrics.macroF1.toFixed(3)} over ${confusion.flat().reduce((a, b) => a + b, 0)} windows\n` +
+      `confusion (rows true, columns predicted: ${m.labels.join(', ')}):\n${confusion.map((r, i) => `  ${m.labels[i].padEnd(10)} ${r.join('\t')}`).join('\n')}`,
+  );
+}
+
+export async function embedCommand(o: {
+  model: string;
+  input: string;
+  out: string;
+  threads: number;
+}): Promise<void> {
+  const pkg = await loadModelPackage(o.model);
+  const m = pkg.manifest;
+  const x = await readNpy(o.input);
+  const n = m.input.windowSamples;
+  const slot = m.input.leadSlot;
+  const leads = m.architecture.inLeads;
+  const [batch, inLeads, samples] = x.shape.length === 3 ? x.shape : [0, 0, 0];
+  if (samples !== n || (inLeads !== 1 && inLeads !== leads))
+    throw new ModelError(
+      `${o.input}: shape (${x.shape}) — expected (B, 1, ${n}) or (B, ${leads}, ${n}) float32`,
+    );
+  const windows: Float32Array[] = [];
+  for (let b = 0; b < batch; b++) {
+    const base = b * inLeads * n;
+    if (inLeads === leads) {
+      // The package is single-lead (first conv sliced to its slot): exact only when the other leads are zero.
+      for (let l = 0; l < leads; l++) {
+        if (l === slot) continue;
+        const lead = x.data.subarray(base + l * n, base + (l + 1) * n);
+        if (lead.some((v) => v !== 0))
+          throw new ModelError(
+            `${o.input}: lead ${l} is not zero; this package takes one lead (slot ${slot})`,
+          );
+      }
+    }
+    const off = base + (inLeads === 1 ? 0 : slot * n);
+    windows.push(x.data.slice(off, off + n));
+  }
+  const e = await embedWindows(pkg, windows, o.threads);
+  const L = m.architecture.layers;
+  const D = m.architecture.dim;
+  const data = new Float32Array(batch * L * D);
+  e.forEach((v, b) => data.set(v, b * L * D));
+  await writeNpy(o.out, { shape: batch === 1 ? [L, D] : [batch, L, D], data });
+  say(`wrote ${o.out}: (${batch === 1 ? '' : `${batch}, `}${L}, ${D}) float32`);
+}
