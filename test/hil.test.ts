@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
-import { openReplayPort, type ReplayProtocol, replayRecord, wireSamples } from '../src/hil/replay.js';
+import { openReplayPort, replayRecord, wireSamples } from '../src/hil/replay.js';
+import { SERIAL_PROTOCOLS } from '../src/protocols/types.js';
 import { encodeEcgSerial } from '../src/protocols/ecg-serial.js';
 import { openChannel } from '../src/records/open.js';
 import { WfdbWriter } from '../src/records/wfdb-writer.js';
@@ -29,7 +30,7 @@ async function digitalOf(record: string): Promise<number[]> {
   return out;
 }
 
-for (const protocol of ['ecg-serial', 'ascii', 'bitalino', 'slcan'] as ReplayProtocol[]) {
+for (const protocol of SERIAL_PROTOCOLS) {
   t.test(
     `${protocol}: a record replayed over a real pty arrives bit-exact at the daemon's source`,
     async (t) => {

@@ -1,15 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { capture } from '../hil/capture.js';
-import {
-  openCanReplayPort,
-  openReplayPort,
-  parseTarget,
-  REPLAY_PROTOCOLS,
-  type ReplayProtocol,
-  replayRecord,
-} from '../hil/replay.js';
+import { openCanReplayPort, openReplayPort, parseTarget, replayRecord } from '../hil/replay.js';
 import { enterRealtime } from '../hil/realtime.js';
-import { SERIAL_PROTOCOLS, type SerialProtocol } from '../sources/decoders.js';
+import { SERIAL_PROTOCOLS, type SerialProtocol } from '../protocols/types.js';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -42,7 +35,7 @@ function signalAbort(): AbortController {
 
 interface ReplayOpts {
   to: string;
-  protocol: ReplayProtocol;
+  protocol: SerialProtocol;
   channel?: string;
   speed: number;
   from?: number;
@@ -121,7 +114,7 @@ export function addHilCommands(program: Command): void {
     )
     .requiredOption('--to <target>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>')
     .addOption(
-      new Option('--protocol <name>', 'wire protocol').choices([...REPLAY_PROTOCOLS]).default('ecg-serial'),
+      new Option('--protocol <name>', 'wire protocol').choices([...SERIAL_PROTOCOLS]).default('ecg-serial'),
     )
     .option('--channel <n|name>', 'channel of the record (default 0)')
     .option('--speed <x>', 'playback speed', num('--speed'), 1)

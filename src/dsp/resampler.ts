@@ -15,7 +15,7 @@ export interface ResamplerOptions {
   arena?: DspArena;
 }
 
-function gcd(a: number, b: number): number {
+export function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
   return a;
 }

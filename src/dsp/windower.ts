@@ -12,6 +12,7 @@ import {
 import type { SampleRing } from './ring-buffer.js';
 import { DspArena } from './wasm/arena.js';
 import type { WindowSpec } from './window-spec.js';
+import { gcd } from './resampler.js';
 
 /** A model window with its quality and heart rate. One object is reused: copy what you keep. */
 export interface EcgWindow {
@@ -73,11 +74,6 @@ export interface QrsBand {
 
 /** A raw run this long with no change at all is a flatline (a pinned or disconnected input). */
 const FLAT_RUN_S = 0.1;
-
-function gcd(a: number, b: number): number {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
 
 /** Windows are rated from blocks of this many samples: every window and hop is whole blocks. */
 function blockSizeOf(spec: WindowSpec): number {

@@ -5,13 +5,10 @@ import { encodeCanSamples, encodeCanStatus, encodeSlcan, parseSlcan } from '../p
 import { loadSocketCan, type SocketCanModule } from '../sources/socketcan-source.js';
 import { SerialDevice } from '../sources/serial-device.js';
 import { encodeEcgSerial } from '../protocols/ecg-serial.js';
-import { FrameFlag } from '../protocols/types.js';
+import { FrameFlag, type SerialProtocol } from '../protocols/types.js';
 import { openChannel } from '../records/open.js';
 import { RecordError } from '../records/errors.js';
 import { TimingStats, waitUntil } from './pacer.js';
-
-export const REPLAY_PROTOCOLS = ['ecg-serial', 'ascii', 'bitalino', 'slcan'] as const;
-export type ReplayProtocol = (typeof REPLAY_PROTOCOLS)[number];
 
 export interface ReplayTarget {
   kind: 'serial' | 'slcan' | 'can';
@@ -30,7 +27,7 @@ export function parseTarget(spec: string): ReplayTarget {
 export interface ReplayOptions {
   record: string;
   channel?: number | string;
-  protocol: ReplayProtocol;
+  protocol: SerialProtocol;
   /** 1 = real time. */
   speed?: number;
   fromS?: number;
@@ -225,7 +222,7 @@ export async function wireSamples(
   };
 }
 
-function encodeFrame(protocol: ReplayProtocol, frame: Int32Array, seq: number, s: WireSamples): Uint8Array {
+function encodeFrame(protocol: SerialProtocol, frame: Int32Array, seq: number, s: WireSamples): Uint8Array {
   let flags = 0;
   for (const v of frame) {
     if ((s.railLow !== null && v <= s.railLow) || (s.railHigh !== null && v >= s.railHigh)) {

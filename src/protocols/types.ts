@@ -1,3 +1,7 @@
+/** The serial wire protocols (SLCAN is CAN over a serial line): what replay sends and the sources read. */
+export const SERIAL_PROTOCOLS = ['ecg-serial', 'ascii', 'bitalino', 'slcan'] as const;
+export type SerialProtocol = (typeof SERIAL_PROTOCOLS)[number];
+
 /** Per-frame status a sensor may report. */
 export const FrameFlag = {
   LeadOff: 1,

@@ -198,13 +198,6 @@ export function payloadProblems(topic: Topic, payload: unknown): string[] {
   return (v.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? e.keyword}`);
 }
 
-/** The topic a full MQTT topic names under a base, or null. */
-export function topicOf(base: string, full: string): Topic | null {
-  if (!full.startsWith(`${base}/`)) return null;
-  const rest = full.slice(base.length + 1) as Topic;
-  return TOPICS.includes(rest) ? rest : null;
-}
-
 const stamp = (nowMs = Date.now()) => ({
   time: new Date(nowMs).toISOString(),
   timeMs: nowMs,

@@ -2,16 +2,7 @@ import { AsciiDecoder } from '../protocols/ascii.js';
 import { BitalinoDecoder } from '../protocols/bitalino.js';
 import { SlcanStreamDecoder } from '../protocols/can.js';
 import { EcgSerialDecoder } from '../protocols/ecg-serial.js';
-import type { DecoderStats, SampleFrame } from '../protocols/types.js';
-
-export const SERIAL_PROTOCOLS = ['ecg-serial', 'ascii', 'bitalino', 'slcan'] as const;
-export type SerialProtocol = (typeof SERIAL_PROTOCOLS)[number];
-
-export interface ByteDecoder {
-  onFrame: (f: SampleFrame) => void;
-  readonly stats: DecoderStats;
-  push(chunk: Uint8Array): void;
-}
+import type { SerialProtocol, StreamDecoder } from '../protocols/types.js';
 
 export interface DecoderOptions {
   /** BITalino: enabled analog channels (0 = A1) and which of them is the ECG. */
@@ -20,7 +11,7 @@ export interface DecoderOptions {
   bitalinoRateHz?: number;
 }
 
-export function decoderFor(protocol: SerialProtocol, o: DecoderOptions = {}): ByteDecoder {
+export function decoderFor(protocol: SerialProtocol, o: DecoderOptions = {}): StreamDecoder {
   switch (protocol) {
     case 'ecg-serial':
       return new EcgSerialDecoder();

@@ -1,6 +1,7 @@
 import { bitalinoRateCommand, bitalinoStartCommand, BITALINO_STOP } from '../protocols/bitalino.js';
 import { SLCAN_CLOSE, SLCAN_OPEN_500K } from '../protocols/can.js';
-import { type ByteDecoder, type DecoderOptions, decoderFor, type SerialProtocol } from './decoders.js';
+import type { SerialProtocol, StreamDecoder } from '../protocols/types.js';
+import { type DecoderOptions, decoderFor } from './decoders.js';
 import { SerialDevice } from './serial-device.js';
 import { SourceBase, type SourceStats, type WireSource } from './source.js';
 
@@ -21,7 +22,7 @@ export interface SerialSourceOptions extends DecoderOptions {
  * the caller. The path is opened directly: SerialPort.list() is never called (it spawns udevadm).
  */
 export class SerialSource extends SourceBase implements WireSource {
-  private readonly decoder: ByteDecoder;
+  private readonly decoder: StreamDecoder;
   private port: SerialDevice | null = null;
   private retry: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
