@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { encodeCandump, encodeCanSamples, encodeCanStatus } from '../src/protocols/can.js';
-import { CandumpSource } from '../src/sources/candump-source.js';
+import { CandumpSource } from '../src/hil/candump-source.js';
 import { type RawChannel, type SocketCanModule, SocketCanSource } from '../src/sources/socketcan-source.js';
 
 t.test(

@@ -66,7 +66,7 @@ t.test('cross-field check', async (t) => {
 });
 
 t.test('the shipped example config is valid and equals the defaults', async (t) => {
-  const { PROJECT_ROOT } = await import('../src/analysis/data-dir.js');
+  const { PROJECT_ROOT } = await import('../src/paths.js');
   const c = await loadConfig(join(PROJECT_ROOT, 'systemd', 'ecg-emotiond.example.yaml'), {});
   t.same(c, defaultConfig());
 });

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { ptyPair } from '../src/hil/pty-pair.js';
 import { Mosquitto } from '../src/publish/mosquitto.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadModelPackage } from '../src/model/package/model-package.js';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { ecgSamples, EventLogWriter, readEventLog } from '../src/report/event-log.js';
 
 const manifest = async () =>

@@ -3,7 +3,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { openReplayPort, replayRecord, wireSamples } from '../src/hil/replay.js';
 import { SERIAL_PROTOCOLS } from '../src/protocols/types.js';
 import { encodeEcgSerial } from '../src/protocols/ecg-serial.js';

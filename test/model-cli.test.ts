@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { encoderShapes, headShapes, parameterCount } from '../src/model/build/arch.js';
 import { decodeModel } from '../src/model/build/onnx-edit.js';
 import { readSafetensors, writeSafetensors } from '../src/model/build/safetensors.js';

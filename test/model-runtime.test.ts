@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import type { EcgFmArch } from '../src/model/build/arch.js';
 import { buildModel } from '../src/model/build/build-model.js';
 import { loadModelPackage } from '../src/model/package/model-package.js';

@@ -2,12 +2,13 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { manifestSchema } from '../src/model/package/manifest.js';
 import { loadModelPackage, windowSpecOf } from '../src/model/package/model-package.js';
 import { InferenceEngine, runnableOf } from '../src/model/runtime/engine.js';
 import { optimizedOpCounts } from '../src/model/runtime/optimized-ops.js';
-import { labelledWindows, readSegments } from '../src/model/train/labelled-windows.js';
+import { labelledWindows } from '../src/model/train/labelled-windows.js';
+import { readSegments } from '../src/records/segments.js';
 import { rec } from './fixtures/helpers.js';
 
 const DIR = join(PROJECT_ROOT, 'models', 'driver-stress-drivedb');

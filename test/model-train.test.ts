@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { buildModel } from '../src/model/build/build-model.js';
 import { headInitializers } from '../src/model/build/ecgfm-graph.js';
 import {

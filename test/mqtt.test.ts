@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import mqtt, { type MqttClient } from 'mqtt';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { createLogger } from '../src/log.js';
 import { Mosquitto } from '../src/publish/mosquitto.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { Outbox, scanLog } from '../src/publish/outbox.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'ecg-outbox-'));

@@ -3,7 +3,7 @@ import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { runDemo } from '../src/daemon/demo.js';
 import { readEventLog, type EventLogRecord, type WindowRecord } from '../src/report/event-log.js';
 import { COLORS, tint } from '../src/report/html-report.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import t from 'tap';
-import { PROJECT_ROOT } from '../src/analysis/data-dir.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { ptyPair } from '../src/hil/pty-pair.js';
 import { freePort, Mosquitto } from '../src/publish/mosquitto.js';
 import { waitFor } from './fixtures/wait.js';

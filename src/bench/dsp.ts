@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import { sharedDataDir } from '../analysis/data-dir.js';
+import { sharedDataDir } from '../paths.js';
 import { cleaningSections, DEFAULT_CLEANING, EcgChain } from '../dsp/chain.js';
 import { SosCascade } from '../dsp/sos-cascade.js';
 import { DspArena } from '../dsp/wasm/arena.js';

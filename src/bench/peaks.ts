@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { RecordAnalysis } from '../analysis/analyze-record.js';
-import { sharedDataDir } from '../analysis/data-dir.js';
+import { sharedDataDir } from '../paths.js';
 import { type Ec57Summary, type RecordScore, formatEc57Table, summarizeScores } from '../analysis/ec57.js';
 import {
   type HrvAgreement,

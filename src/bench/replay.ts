@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sharedDataDir } from '../analysis/data-dir.js';
+import { sharedDataDir } from '../paths.js';
 import { ptyPair } from '../hil/pty-pair.js';
 import type { ReplayResult } from '../hil/replay.js';
 import { EcgSerialDecoder } from '../protocols/ecg-serial.js';

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../analysis/data-dir.js';
+import { PROJECT_ROOT } from '../paths.js';
 import type { DspBenchResult } from './dsp.js';
 import type { E2eResult } from './e2e.js';
 import type { ModelBenchResult } from './model.js';

@@ -15,7 +15,8 @@ import { loadModelPackage, ModelError, windowSpecOf } from '../model/package/mod
 import { quantizeModel } from '../model/quantize/quantize-model.js';
 import { optimizedOpCounts } from '../model/runtime/optimized-ops.js';
 import { embedWindows } from '../model/train/embed.js';
-import { labelledWindows, readSegments, segmentsFileOf } from '../model/train/labelled-windows.js';
+import { labelledWindows } from '../model/train/labelled-windows.js';
+import { readSegments, segmentsFileOf } from '../records/segments.js';
 import { metricsOf } from '../model/train/train-head.js';
 import { trainModel } from '../model/train/train-model.js';
 import { openSession } from '../model/runtime/session.js';

@@ -15,10 +15,10 @@ import { MqttSink } from '../sinks/mqtt-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import { sourceFromConfig } from '../sources/from-config.js';
 import type { EcgFrame, EcgSource } from '../sources/source.js';
-import { EventBus, type PipelineEvents } from './events.js';
+import { EventBus, type PipelineEvents } from '../pipeline/events.js';
 import { type HealthSnapshot, startHealthServer } from './health.js';
 import { Liveness } from './liveness.js';
-import { emptyPipelineStats, Pipeline } from './pipeline.js';
+import { emptyPipelineStats, Pipeline } from '../pipeline/pipeline.js';
 import { SdNotify } from './sd-notify.js';
 
 /** Parts a caller may bring instead of the ones the config describes. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
-import { PROJECT_ROOT } from '../analysis/data-dir.js';
+import { PROJECT_ROOT } from '../paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { LatencyStats } from './latency.js';
-import type { PipelineStats } from './pipeline.js';
+import type { LatencyStats } from '../pipeline/latency.js';
+import type { PipelineStats } from '../pipeline/pipeline.js';
 
 type Stage = 'dsp' | 'inference' | 'total';
 

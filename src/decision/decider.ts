@@ -34,6 +34,16 @@ export interface WindowResult {
 
 export type EventType = 'new' | 'update' | 'end';
 
+/** What a decision was made with, as its `emotion` event reports it. */
+export interface EmotionContext {
+  heartRateBpm: number | null;
+  signalQuality: 'good' | 'acceptable' | 'unusable';
+  model: { name: string; version: string; precision: 'fp32' | 'int8'; sha256?: string };
+  provider: string;
+  inferenceMs: number;
+  totalMs: number;
+}
+
 export interface EmotionDecision {
   type: EventType;
   /** One id per episode: new, its updates and its end share it. */

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { ModelManifest } from '../model/package/manifest.js';
+import { type ModelManifest, modelRef } from '../model/package/manifest.js';
 import { VERSION } from '../version.js';
 import type { ValidateFunction } from 'ajv';
 import { lazyValidator } from '../json-schema.js';
-import type { EmotionDecision } from '../decision/decider.js';
+import type { EmotionContext, EmotionDecision } from '../decision/decider.js';
 
 /**
  * The MQTT contract: one JSON Schema per topic under `<prefix>/<vehicle_id>/` (also written to
@@ -204,15 +204,6 @@ const stamp = (nowMs = Date.now()) => ({
   monotonicMs: performance.now(),
 });
 
-export interface EmotionContext {
-  heartRateBpm: number | null;
-  signalQuality: 'good' | 'acceptable' | 'unusable';
-  model: { name: string; version: string; precision: 'fp32' | 'int8'; sha256?: string };
-  provider: string;
-  inferenceMs: number;
-  totalMs: number;
-}
-
 /** An `emotion` event: every message has its own eventId (consumers drop duplicates by it). */
 export function emotionPayload(d: EmotionDecision, c: EmotionContext) {
   return {
@@ -290,11 +281,6 @@ export function heartRatePayload(
 /** The optional VSS mirror: `Vehicle.Driver.HeartRate` is a uint16 in bpm. */
 export function vssHeartRatePayload(bpm: number, nowMs = Date.now()) {
   return { value: Math.max(0, Math.min(65535, Math.round(bpm))), timeMs: nowMs };
-}
-
-/** How payloads name the model: from its package manifest. */
-export function modelRef(m: Pick<ModelManifest, 'name' | 'version' | 'precision' | 'sha256'>) {
-  return { name: m.name, version: m.version, precision: m.precision, sha256: m.sha256 };
 }
 
 /** The retained `info` payload: what is running, for operators and fleet tools. */

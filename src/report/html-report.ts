@@ -1,5 +1,5 @@
 import { VERSION } from '../version.js';
-import type { Segment } from '../model/train/labelled-windows.js';
+import type { Segment } from '../records/segments.js';
 import { ecgSamples, ecgSeconds, type EventLog, type WindowRecord } from './event-log.js';
 import { clock, esc, linePath, px, scale, ticks, timeAxis, valueAxis } from './svg.js';
 import { percentileOfSorted as percentile } from '../percentile.js';

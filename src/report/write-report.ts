@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { readSegments, segmentsFileOf, type Segment } from '../model/train/labelled-windows.js';
+import { readSegments, segmentsFileOf, type Segment } from '../records/segments.js';
 import { readEventLog } from './event-log.js';
 import { htmlReport } from './html-report.js';
 

@@ -1,4 +1,4 @@
-import type { EventBus, PipelineEvents } from '../daemon/events.js';
+import type { EventBus, PipelineEvents } from '../pipeline/events.js';
 import type { EventLogWriter } from '../report/event-log.js';
 import type { Sink } from './sink.js';
 

@@ -1,5 +1,5 @@
-import type { EventBus, PipelineEvents } from '../daemon/events.js';
-import { LatencyStats } from '../daemon/latency.js';
+import type { EventBus, PipelineEvents } from '../pipeline/events.js';
+import { LatencyStats } from '../pipeline/latency.js';
 import type { MqttPublisher } from '../publish/mqtt-publisher.js';
 import {
   emotionPayload,

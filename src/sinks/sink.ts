@@ -1,4 +1,4 @@
-import type { EventBus, PipelineEvents } from '../daemon/events.js';
+import type { EventBus, PipelineEvents } from '../pipeline/events.js';
 
 /** Something that consumes the pipeline's events. Adding one touches no other module. */
 export interface Sink {

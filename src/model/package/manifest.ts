@@ -180,3 +180,8 @@ export function manifestProblems(m: unknown): string[] {
       `${e.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)'}: ${e.message ?? e.keyword}`,
   );
 }
+
+/** How events name the model: from its package manifest. */
+export function modelRef(m: Pick<ModelManifest, 'name' | 'version' | 'precision' | 'sha256'>) {
+  return { name: m.name, version: m.version, precision: m.precision, sha256: m.sha256 };
+}

@@ -1,5 +1,5 @@
 import { isAbsolute, join } from 'node:path';
-import { PROJECT_ROOT } from '../../analysis/data-dir.js';
+import { PROJECT_ROOT } from '../../paths.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { loadModelPackage, type ModelPackage } from '../package/model-package.js';

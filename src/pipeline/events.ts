@@ -1,7 +1,6 @@
-import type { EmotionDecision } from '../decision/decider.js';
+import type { EmotionContext, EmotionDecision } from '../decision/decider.js';
 import type { QualityClass } from '../dsp/quality.js';
 import type { HeartRateStats } from '../dsp/beats.js';
-import type { EmotionContext } from '../publish/payloads.js';
 
 /** A window's wall-clock bounds, epoch ms. */
 export interface Bounds {

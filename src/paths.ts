@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RecordError } from '../records/errors.js';
+import { RecordError } from './records/errors.js';
 
 /** The project root (works from src/ under tsx and from dist/). */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Shared PhysioNet recordings: $ECG_DATA_DIR, else ../shared/data/ecg beside the checkout. */
 export function sharedDataDir(): string {

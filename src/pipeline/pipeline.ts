@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { ModelPackage } from '../model/package/model-package.js';
 import { windowSpecOf } from '../model/package/model-package.js';
 import type { InferenceEngine } from '../model/runtime/engine.js';
-import { modelRef } from '../publish/payloads.js';
+import { modelRef } from '../model/package/manifest.js';
 import type { EcgFrame } from '../sources/source.js';
 import type { Bounds, EventBus, PipelineEvents, WindowOutcome } from './events.js';
 import { LatencyStats } from './latency.js';

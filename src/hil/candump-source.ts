@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { waitUntil } from '../hil/pacer.js';
+import { waitUntil } from './pacer.js';
 import { parseCandump } from '../protocols/can.js';
 import type { SampleFrame } from '../protocols/types.js';
-import { CanChannel } from './can-channel.js';
-import type { SourceState, SourceStats } from './source.js';
+import { CanChannel } from '../sources/can-channel.js';
+import type { SourceState, SourceStats } from '../sources/source.js';
 
 export interface CandumpOptions {
   file: string;
