@@ -26,10 +26,13 @@ function importGraph(): Map<string, Set<string>> {
     const from = folderOf(file);
     const text = readFileSync(file, 'utf8');
     const specs = [
-      ...text.matchAll(/(?:^(?:import|export)[^;]*?from\s*'(\.[^']+)'|import\('(\.[^']+)'\))/gms),
+      // import … from '…', export … from '…', import '…' and import('…')
+      ...text.matchAll(
+        /(?:^(?:import|export)[^;']*?from\s*'(\.[^']+)'|^import\s*'(\.[^']+)'|import\('(\.[^']+)'\))/gms,
+      ),
     ];
     for (const m of specs) {
-      const to = folderOf(normalize(join(dirname(file), m[1] ?? m[2])));
+      const to = folderOf(normalize(join(dirname(file), m[1] ?? m[2] ?? m[3])));
       if (to === from) continue;
       if (!graph.has(from)) graph.set(from, new Set());
       graph.get(from)!.add(to);
