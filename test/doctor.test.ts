@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/paths.js';
-import { ptyPair } from '../src/hil/pty-pair.js';
-import { Mosquitto } from '../src/publish/mosquitto.js';
+import { ptyPair } from '../src/bench/harness/pty-pair.js';
+import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 const doctor = (config: string) =>

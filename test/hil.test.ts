@@ -11,7 +11,7 @@ import { openChannel } from '../src/records/open.js';
 import { WfdbWriter } from '../src/records/wfdb-writer.js';
 import { SerialSource } from '../src/sources/serial-source.js';
 import { rec, writeEdfD } from './fixtures/helpers.js';
-import { ptyPair } from '../src/hil/pty-pair.js';
+import { ptyPair } from '../src/bench/harness/pty-pair.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 /** Runs the CLI to its end: exit code and stderr. */

@@ -6,7 +6,7 @@ import mqtt from 'mqtt';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { EmotionDecider } from '../src/decision/decider.js';
-import { Mosquitto } from '../src/publish/mosquitto.js';
+import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import {
   emotionPayload,
   emotionStatePayload,

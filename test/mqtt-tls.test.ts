@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { createLogger } from '../src/log.js';
-import { Mosquitto } from '../src/publish/mosquitto.js';
+import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
 import { waitFor } from './fixtures/wait.js';

@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { createLogger } from '../src/log.js';
-import { Mosquitto } from '../src/publish/mosquitto.js';
+import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
 import { waitFor } from './fixtures/wait.js';

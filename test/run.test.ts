@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/paths.js';
-import { ptyPair } from '../src/hil/pty-pair.js';
-import { freePort, Mosquitto } from '../src/publish/mosquitto.js';
+import { ptyPair } from '../src/bench/harness/pty-pair.js';
+import { freePort, Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { payloadProblems, type Topic } from '../src/publish/payloads.js';
 import { waitFor } from './fixtures/wait.js';
 

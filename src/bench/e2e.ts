@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { DEMO_RECORD } from '../daemon/demo.js';
-import { ptyPair } from '../hil/pty-pair.js';
+import { ptyPair } from './harness/pty-pair.js';
 import { loadConfig } from '../config/load.js';
 import { windowSpecOf } from '../model/package/model-package.js';
 import { startModel } from '../model/runtime/load-model.js';
 import { usableWindows } from '../model/train/labelled-windows.js';
 import { createLogger } from '../log.js';
-import { freePort, Mosquitto } from '../publish/mosquitto.js';
+import { freePort, Mosquitto } from './harness/mosquitto.js';
 import { spawnRealtimeReplay } from './replay.js';
 import { percentileOfSorted as pct } from '../percentile.js';
 

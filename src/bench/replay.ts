@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sharedDataDir } from '../paths.js';
-import { ptyPair } from '../hil/pty-pair.js';
+import { ptyPair } from './harness/pty-pair.js';
 import type { ReplayResult } from '../hil/replay.js';
 import { EcgSerialDecoder } from '../protocols/ecg-serial.js';
 import { SerialSource } from '../sources/serial-source.js';

@@ -6,7 +6,7 @@ import { sharedDataDir } from '../paths.js';
 import { loadConfig } from '../config/load.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createLogger } from '../log.js';
-import { Mosquitto } from '../publish/mosquitto.js';
+import { Mosquitto } from './harness/mosquitto.js';
 import { RecordSource } from '../sources/record-source.js';
 
 export interface SoakResult {

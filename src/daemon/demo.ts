@@ -135,65 +135,84 @@ export async function runDemo(
       clock: () => t0 + source.positionS * 1000,
       mqttProtocolVersion: v5 ? 5 : 4,
     });
-    const { pkg, engine } = daemon;
-    for (const skip of engine.skipped)
-      out(color(2, `execution provider ${skip.provider} skipped: ${skip.reason}`));
-    out(
-      `model ${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}, labels ${pkg.manifest.labels.join('/')}) on ${engine.provider}, warm-up ${engine.warmupMs.toFixed(0)} ms`,
-    );
+    printModel(daemon, out);
     const base = `${config.mqtt.prefix}/${config.vehicleId}`;
     const consumer = await demoConsumer(broker.url, base, v5, out, () => source.positionS);
-    let minute = 0;
-    daemon.events.on('window', () => {
-      if (Math.floor(source.positionS / 60) <= minute) return;
-      minute = Math.floor(source.positionS / 60);
-      const w = daemon.stats.windows;
-      out(
-        color(
-          2,
-          `-- ${minute} min of ECG: ${w.good + w.acceptable} usable / ${w.unusable} unusable windows, ${consumer.seen.emotions} emotion events received`,
-        ),
-      );
-    });
+    printProgressEachMinute(daemon, source, () => consumer.seen.emotions, out);
     await daemon.start();
     await source.finished;
     await daemon.drained();
     await outboxEmpty(daemon);
 
-    const s = daemon.stats;
-    const p = (q: number) => s.inference.percentile(q);
-    const seen = consumer.seen;
-    out(color(1, 'summary'));
-    out(
-      `  ECG        ${(s.samples / source.info.sampleRateHz / 60).toFixed(1)} min in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
-    );
-    out(
-      `  windows    good ${s.windows.good}, acceptable ${s.windows.acceptable}, unusable ${s.windows.unusable}; skipped while the model was busy ${s.droppedBusy}`,
-    );
-    out(
-      `  inference  ${s.inference.count} windows, p50 ${p(0.5).toFixed(1)} ms, p99 ${p(0.99).toFixed(1)} ms (${pkg.manifest.precision} on ${engine.provider})`,
-    );
-    out(
-      `  events     new ${s.events.new}, update ${s.events.update}, end ${s.events.end}; received by the consumer ${seen.emotions}; outbox left ${daemon.outbox.depth}`,
-    );
-    out(
-      `  MQTT       ${seen.messages} messages on ${base}/#, ${seen.invalid.length} not matching their schema${seen.invalid.length ? `: ${seen.invalid[0]}` : ''}`,
-    );
+    printSummary(daemon, source, consumer.seen, base, (Date.now() - t0) / 1000, out);
     await daemon.stop();
     await consumer.end();
     const eventLogPath = config.eventLog.path!;
     const report = join(outDir, 'report.html');
     await writeReport(eventLogPath, { out: report });
     out(`  report     ${shortPath(report)} (event log ${shortPath(eventLogPath)})`);
-    return {
-      events: seen.emotions,
-      windows: s.windows.good + s.windows.acceptable + s.windows.unusable,
-      report,
-    };
+    const w = daemon.stats.windows;
+    return { events: consumer.seen.emotions, windows: w.good + w.acceptable + w.unusable, report };
   } finally {
     await broker.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function printModel(daemon: Daemon, out: (l: string) => void): void {
+  const { pkg, engine } = daemon;
+  for (const skip of engine.skipped)
+    out(color(2, `execution provider ${skip.provider} skipped: ${skip.reason}`));
+  out(
+    `model ${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}, labels ${pkg.manifest.labels.join('/')}) on ${engine.provider}, warm-up ${engine.warmupMs.toFixed(0)} ms`,
+  );
+}
+
+function printProgressEachMinute(
+  daemon: Daemon,
+  source: RecordSource,
+  received: () => number,
+  out: (l: string) => void,
+): void {
+  let minute = 0;
+  daemon.events.on('window', () => {
+    if (Math.floor(source.positionS / 60) <= minute) return;
+    minute = Math.floor(source.positionS / 60);
+    const w = daemon.stats.windows;
+    out(
+      color(
+        2,
+        `-- ${minute} min of ECG: ${w.good + w.acceptable} usable / ${w.unusable} unusable windows, ${received()} emotion events received`,
+      ),
+    );
+  });
+}
+
+function printSummary(
+  daemon: Daemon,
+  source: RecordSource,
+  seen: { emotions: number; messages: number; invalid: string[] },
+  base: string,
+  wallS: number,
+  out: (l: string) => void,
+): void {
+  const s = daemon.stats;
+  const m = daemon.pkg.manifest;
+  const p = (q: number) => s.inference.percentile(q);
+  out(color(1, 'summary'));
+  out(`  ECG        ${(s.samples / source.info.sampleRateHz / 60).toFixed(1)} min in ${wallS.toFixed(1)} s`);
+  out(
+    `  windows    good ${s.windows.good}, acceptable ${s.windows.acceptable}, unusable ${s.windows.unusable}; skipped while the model was busy ${s.droppedBusy}`,
+  );
+  out(
+    `  inference  ${s.inference.count} windows, p50 ${p(0.5).toFixed(1)} ms, p99 ${p(0.99).toFixed(1)} ms (${m.precision} on ${daemon.engine.provider})`,
+  );
+  out(
+    `  events     new ${s.events.new}, update ${s.events.update}, end ${s.events.end}; received by the consumer ${seen.emotions}; outbox left ${daemon.outbox.depth}`,
+  );
+  out(
+    `  MQTT       ${seen.messages} messages on ${base}/#, ${seen.invalid.length} not matching their schema${seen.invalid.length ? `: ${seen.invalid[0]}` : ''}`,
+  );
 }
 
 /** Waits (up to 5 s) for the broker to acknowledge every stored event, then for deliveries to land. */

@@ -47,74 +47,103 @@ function histogram(name: string, help: string, h: LatencyStats | null): string[]
   return lines;
 }
 
+const metric = (name: string, type: 'counter' | 'gauge', help: string, values: [string, number][]) => [
+  `# HELP ${name} ${help}`,
+  `# TYPE ${name} ${type}`,
+  ...values.map(([labels, v]) => `${name}${labels} ${v}`),
+];
+
 /** Prometheus text exposition of a snapshot. */
 export function metricsText(s: HealthSnapshot): string {
-  const m = (name: string, type: 'counter' | 'gauge', help: string, values: [string, number][]) => [
-    `# HELP ${name} ${help}`,
-    `# TYPE ${name} ${type}`,
-    ...values.map(([labels, v]) => `${name}${labels} ${v}`),
-  ];
-  return `${[
-    ...m(
+  return `${[...pipelineMetrics(s), ...deliveryMetrics(s), ...sourceMetrics(s), ...latencyMetrics(s)].join('\n')}\n`;
+}
+
+function pipelineMetrics(s: HealthSnapshot): string[] {
+  return [
+    ...metric(
       'ecg_emotiond_up',
       'gauge',
       'Pipeline alive (samples flowing or the source honestly silent; inference not stuck)',
       [['', s.alive ? 1 : 0]],
     ),
-    ...m('ecg_emotiond_samples_total', 'counter', 'ECG samples received', [['', s.samples]]),
-    ...m('ecg_emotiond_windows_total', 'counter', 'Model windows by quality', [
+    ...metric('ecg_emotiond_samples_total', 'counter', 'ECG samples received', [['', s.samples]]),
+    ...metric('ecg_emotiond_windows_total', 'counter', 'Model windows by quality', [
       ['{quality="good"}', s.windows.good],
       ['{quality="acceptable"}', s.windows.acceptable],
       ['{quality="unusable"}', s.windows.unusable],
     ]),
-    ...m(
+    ...metric(
       'ecg_emotiond_windows_skipped_busy_total',
       'counter',
       'Usable windows skipped while the model was busy',
       [['', s.droppedBusy]],
     ),
-    ...m('ecg_emotiond_events_total', 'counter', 'Emotion events by lifecycle type', [
+    ...metric('ecg_emotiond_events_total', 'counter', 'Emotion events by lifecycle type', [
       ['{type="new"}', s.events.new],
       ['{type="update"}', s.events.update],
       ['{type="end"}', s.events.end],
     ]),
-    ...m('ecg_emotiond_outbox_depth', 'gauge', 'Events waiting for the broker PUBACK', [['', s.outboxDepth]]),
-    ...m('ecg_emotiond_outbox_dropped_total', 'counter', 'Oldest events dropped at the outbox size bound', [
-      ['', s.outboxDropped],
+  ];
+}
+
+function deliveryMetrics(s: HealthSnapshot): string[] {
+  return [
+    ...metric('ecg_emotiond_outbox_depth', 'gauge', 'Events waiting for the broker PUBACK', [
+      ['', s.outboxDepth],
     ]),
-    ...m(
+    ...metric(
+      'ecg_emotiond_outbox_dropped_total',
+      'counter',
+      'Oldest events dropped at the outbox size bound',
+      [['', s.outboxDropped]],
+    ),
+    ...metric(
       'ecg_emotiond_outbox_refused_total',
       'counter',
       'Events the outbox could not store (disk full, I/O error)',
       [['', s.outboxRefused]],
     ),
-    ...m('ecg_emotiond_mqtt_connected', 'gauge', 'Connected to the broker', [['', s.mqttConnected ? 1 : 0]]),
-    ...m('ecg_emotiond_mqtt_reconnects_total', 'counter', 'Broker connections after the first', [
+    ...metric('ecg_emotiond_mqtt_connected', 'gauge', 'Connected to the broker', [
+      ['', s.mqttConnected ? 1 : 0],
+    ]),
+    ...metric('ecg_emotiond_mqtt_reconnects_total', 'counter', 'Broker connections after the first', [
       ['', Math.max(0, s.mqttConnects - 1)],
     ]),
-    ...m('ecg_emotiond_source_connected', 'gauge', 'Sensor source state is connected', [
+  ];
+}
+
+function sourceMetrics(s: HealthSnapshot): string[] {
+  return [
+    ...metric('ecg_emotiond_source_connected', 'gauge', 'Sensor source state is connected', [
       ['', s.source.state === 'connected' ? 1 : 0],
     ]),
-    ...m('ecg_emotiond_source_crc_errors_total', 'counter', 'Frames dropped for a bad checksum', [
+    ...metric('ecg_emotiond_source_crc_errors_total', 'counter', 'Frames dropped for a bad checksum', [
       ['', s.source.crcErrors],
     ]),
-    ...m(
+    ...metric(
       'ecg_emotiond_source_malformed_total',
       'counter',
       'Bytes, lines or frames that could not be parsed',
       [['', s.source.malformed]],
     ),
-    ...m(
+    ...metric(
       'ecg_emotiond_source_implausible_total',
       'counter',
       'Frames dropped for an implausible sample rate, gain or baseline',
       [['', s.source.implausible ?? 0]],
     ),
-    ...m('ecg_emotiond_source_gaps_total', 'counter', 'Sequence gaps', [['', s.source.gaps]]),
-    ...m('ecg_emotiond_source_lost_samples_total', 'counter', 'Samples lost in sequence gaps', [
+    ...metric('ecg_emotiond_source_gaps_total', 'counter', 'Sequence gaps', [['', s.source.gaps]]),
+    ...metric('ecg_emotiond_source_lost_samples_total', 'counter', 'Samples lost in sequence gaps', [
       ['', s.source.lostSamples],
     ]),
-    ...m('ecg_emotiond_source_reconnects_total', 'counter', 'Source reconnects', [['', s.source.reconnects]]),
+    ...metric('ecg_emotiond_source_reconnects_total', 'counter', 'Source reconnects', [
+      ['', s.source.reconnects],
+    ]),
+  ];
+}
+
+function latencyMetrics(s: HealthSnapshot): string[] {
+  return [
     ...histogram(
       'ecg_emotiond_dsp_seconds',
       'From the ingress of the completing frame to the window rated (resample, clean, R-peaks, quality)',
@@ -131,11 +160,11 @@ export function metricsText(s: HealthSnapshot): string {
       'From the ingress of the completing frame to the published decision',
       s.total,
     ),
-    ...m('ecg_emotiond_event_loop_delay_p99_seconds', 'gauge', 'Main event-loop delay, p99', [
+    ...metric('ecg_emotiond_event_loop_delay_p99_seconds', 'gauge', 'Main event-loop delay, p99', [
       ['', s.eventLoopDelayP99Ms / 1000],
     ]),
-    ...m('ecg_emotiond_resident_memory_bytes', 'gauge', 'RSS', [['', s.rssBytes]]),
-  ].join('\n')}\n`;
+    ...metric('ecg_emotiond_resident_memory_bytes', 'gauge', 'RSS', [['', s.rssBytes]]),
+  ];
 }
 
 /** GET /healthz (200 alive, 503 not) and GET /metrics on loopback. */
