@@ -3,7 +3,7 @@
 
 Module names follow fairseq-signals (ecg_transformer.py, conv_feature_extraction.py,
 conv_positional_encoding.py, transformer_encoder*.py), so state_dict() keys are the checkpoint's.
-The TypeScript ONNX builder (src/model/build/) is tested against what this script writes:
+The TypeScript ONNX builder (src/model/graph/) is tested against what this script writes:
 
   python3 scripts/ecgfm_reference.py test/fixtures/model
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/paths.js';
-import { encoderShapes, headShapes, parameterCount } from '../src/model/build/arch.js';
-import { decodeModel } from '../src/model/build/onnx-edit.js';
-import { readSafetensors, writeSafetensors } from '../src/model/build/safetensors.js';
+import { encoderShapes, headShapes, parameterCount } from '../src/model/graph/arch.js';
+import { decodeModel } from '../src/model/graph/onnx-edit.js';
+import { readSafetensors, writeSafetensors } from '../src/model/graph/safetensors.js';
 import { encodeNpy, readNpy } from '../src/model/npy.js';
 import { loadModelPackage } from '../src/model/package/model-package.js';
 import { rec } from './fixtures/helpers.js';
@@ -39,7 +39,7 @@ t.test(
     const raw = await readSafetensors(join(FIX, 'ecgfm-small.safetensors'));
     const weights = new Map([...raw].filter(([k]) => !k.startsWith('golden.')));
     await writeSafetensors(join(dir, 'w.safetensors'), weights);
-    const { buildModel } = await import('../src/model/build/build-model.js');
+    const { buildModel } = await import('../src/model/graph/build-model.js');
     await buildModel({
       arch: small,
       weightsFile: join(dir, 'w.safetensors'),

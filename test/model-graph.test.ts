@@ -10,13 +10,13 @@ import {
   encoderShapes,
   framesOf,
   parameterCount,
-} from '../src/model/build/arch.js';
-import { buildEcgFmGraph, IO } from '../src/model/build/ecgfm-graph.js';
-import { readSafetensors } from '../src/model/build/safetensors.js';
-import type { TensorMap } from '../src/model/build/tensor.js';
-import { readTorchCheckpoint } from '../src/model/build/torch-checkpoint.js';
-import { WeightError } from '../src/model/build/weight-error.js';
-import { canonicalEncoderWeights, headWeights, seededWeights } from '../src/model/build/weights.js';
+} from '../src/model/graph/arch.js';
+import { buildEcgFmGraph, IO } from '../src/model/graph/ecgfm-graph.js';
+import { readSafetensors } from '../src/model/graph/safetensors.js';
+import type { TensorMap } from '../src/model/graph/tensor.js';
+import { readTorchCheckpoint } from '../src/model/graph/torch-checkpoint.js';
+import { WeightError } from '../src/model/graph/weight-error.js';
+import { canonicalEncoderWeights, headWeights, seededWeights } from '../src/model/graph/weights.js';
 
 // Golden fixtures written by scripts/ecgfm_reference.py (an independent PyTorch implementation).
 const FIX = join(PROJECT_ROOT, 'test', 'fixtures', 'model');

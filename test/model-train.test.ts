@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import t from 'tap';
 import { PROJECT_ROOT } from '../src/paths.js';
-import { buildModel } from '../src/model/build/build-model.js';
-import { headInitializers } from '../src/model/build/ecgfm-graph.js';
+import { buildModel } from '../src/model/graph/build-model.js';
+import { headInitializers } from '../src/model/graph/ecgfm-graph.js';
 import {
   decodeModel,
   encodeModel,
   replaceInitializers,
   setOutputDims,
-} from '../src/model/build/onnx-edit.js';
+} from '../src/model/graph/onnx-edit.js';
 import { loadModelPackage } from '../src/model/package/model-package.js';
 import { embedWindows } from '../src/model/train/embed.js';
 import { gaussian } from '../src/model/rng.js';

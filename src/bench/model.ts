@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { decodeModel } from '../model/build/onnx-edit.js';
+import { decodeModel } from '../model/graph/onnx-edit.js';
 import { loadModelPackage } from '../model/package/model-package.js';
 import { InferenceEngine, type RunnableModel, runnableOf } from '../model/runtime/engine.js';
 import { optimizedOpCounts } from '../model/runtime/optimized-ops.js';

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { RecordError } from '../records/errors.js';
 import { ModelError } from '../model/package/model-package.js';
-import { WeightError } from '../model/build/weight-error.js';
+import { WeightError } from '../model/graph/weight-error.js';
 import { numberArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { addEventsCommands } from './events-commands.js';

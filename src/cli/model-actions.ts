@@ -8,8 +8,8 @@ import {
   encoderShapes,
   headShapes,
   parameterCount,
-} from '../model/build/arch.js';
-import { buildModel } from '../model/build/build-model.js';
+} from '../model/graph/arch.js';
+import { buildModel } from '../model/graph/build-model.js';
 import { readNpy, writeNpy } from '../model/npy.js';
 import { loadModelPackage, ModelError, windowSpecOf } from '../model/package/model-package.js';
 import { quantizeModel } from '../model/quantize/quantize-model.js';

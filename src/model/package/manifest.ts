@@ -1,5 +1,5 @@
 import { lazyValidator } from '../../json-schema.js';
-import type { EcgFmArch } from '../build/arch.js';
+import type { EcgFmArch } from '../graph/arch.js';
 
 /** manifest.json of a model package (models/<name>/): what the daemon needs to feed and read the model. */
 export interface ModelManifest {

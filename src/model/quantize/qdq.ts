@@ -1,5 +1,5 @@
 import onnxProto from 'onnx-proto';
-import { initializer } from '../build/onnx-edit.js';
+import { initializer } from '../graph/onnx-edit.js';
 
 const { onnx } = onnxProto;
 type Model = onnxProto.onnx.ModelProto;

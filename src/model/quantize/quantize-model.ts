@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { decodeModel, encodeModel } from '../build/onnx-edit.js';
+import { decodeModel, encodeModel } from '../graph/onnx-edit.js';
 import type { ModelManifest } from '../package/manifest.js';
 import { loadModelPackage, ModelError, windowSpecOf, writeModelPackage } from '../package/model-package.js';
 import { openSession } from '../runtime/session.js';

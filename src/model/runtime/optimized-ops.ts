@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { decodeModel } from '../build/onnx-edit.js';
+import { decodeModel } from '../graph/onnx-edit.js';
 
 /**
  * Operator counts of the graph as onnxruntime's CPU provider runs it after its optimisations:

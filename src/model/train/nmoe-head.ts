@@ -1,5 +1,5 @@
-import type { EcgFmArch } from '../build/arch.js';
-import type { TensorMap } from '../build/tensor.js';
+import type { EcgFmArch } from '../graph/arch.js';
+import type { TensorMap } from '../graph/tensor.js';
 import { uniform } from '../rng.js';
 
 const BN_EPS = 1e-5;

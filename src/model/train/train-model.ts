@@ -1,5 +1,5 @@
-import { decodeModel, encodeModel, replaceInitializers, setOutputDims } from '../build/onnx-edit.js';
-import { headInitializers } from '../build/ecgfm-graph.js';
+import { decodeModel, encodeModel, replaceInitializers, setOutputDims } from '../graph/onnx-edit.js';
+import { headInitializers } from '../graph/ecgfm-graph.js';
 import type { ModelManifest } from '../package/manifest.js';
 import { loadModelPackage, ModelError, windowSpecOf, writeModelPackage } from '../package/model-package.js';
 import { embedWindows } from './embed.js';
