@@ -17,6 +17,7 @@ import {
   TOPICS,
   vssHeartRatePayload,
 } from '../src/publish/payloads.js';
+import { waitFor } from './fixtures/wait.js';
 
 const context = {
   heartRateBpm: 72.5,
@@ -116,7 +117,7 @@ t.test('events tail prints and validates what arrives, and exits 1 on an invalid
   let err = '';
   tail.stdout.on('data', (b) => (out += b));
   tail.stderr.on('data', (b) => (err += b));
-  while (!err.includes('listening')) await new Promise((r) => setTimeout(r, 50));
+  t.ok(await waitFor(() => err.includes('listening'), 20_000), 'the tail is listening');
   const pub = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
   const d = new EmotionDecider(['low', 'medium', 'high']);
   const [dec] = d.push({ probabilities: [0.1, 0.1, 0.8], quality: 'good', startMs: 1, endMs: 5001 });

@@ -15,7 +15,6 @@ import { waitFor } from './fixtures/wait.js';
 const tmp = () => mkdtemp(join(tmpdir(), 'ecg-mqtt-'));
 const BASE = 'vehicles/v1';
 const quiet = createLogger('silent');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A subscriber with a persistent session: the broker queues for it while it is away. */
 async function subscriber(
@@ -43,7 +42,7 @@ async function subscriber(
 /** First arrivals in order (at-least-once: duplicates are allowed, losses and reordering not). */
 const firstSeen = (seqs: number[]) => seqs.filter((s, i) => seqs.indexOf(s) === i);
 
-t.test('broker stopped for 60 s while events keep coming: every event arrives, in order', async (t) => {
+t.test('broker stopped while events keep coming: every event arrives, in order', async (t) => {
   const dir = await tmp();
   const broker = await Mosquitto.create(dir);
   t.teardown(() => broker.stop());
@@ -64,16 +63,11 @@ t.test('broker stopped for 60 s while events keep coming: every event arrives, i
   t.teardown(() => pub.stop());
   await waitFor(() => pub.connected, 5000);
   let seq = 0;
-  for (; seq < 20; seq++) {
-    await pub.publish('emotion', { seq });
-    await sleep(20);
-  }
+  for (; seq < 20; seq++) await pub.publish('emotion', { seq });
   await broker.stop();
-  const downUntil = Date.now() + 60_000;
-  while (Date.now() < downUntil) {
-    await pub.publish('emotion', { seq: seq++ });
-    await sleep(250);
-  }
+  t.ok(await waitFor(() => !pub.connected, 10_000), 'the publisher saw the broker go');
+  // Events keep coming while it is away (a window's worth every 1.25 s in the field).
+  for (; seq < 260; seq++) await pub.publish('emotion', { seq });
   t.ok(outbox.depth >= seq - 20, `${outbox.depth} events waiting in the outbox`);
   await broker.start();
   const all = await waitFor(() => firstSeen(sub.seqs).length === seq, 30_000);

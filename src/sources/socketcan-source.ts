@@ -124,7 +124,8 @@ export class SocketCanSource implements WireSource {
       this.delayMs = this.o.retryMs ?? 100;
       this.channel.setState('silent', `${this.o.iface} open, waiting for frames`);
     } catch (err) {
-      this.down((err as Error).message);
+      const why = (err as Error).message;
+      this.down(why.includes(this.o.iface) ? why : `${this.o.iface}: ${why}`);
     }
   }
 

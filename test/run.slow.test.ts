@@ -72,7 +72,12 @@ t.test(
     let log = '';
     daemon.stderr.on('data', (b) => (log += b));
     t.ok(await waitFor(() => log.includes('ecg-emotiond running'), 20_000), 'started');
-    t.match(log, /execution provider tensorrt skipped/);
+    // Read from the platform: each provider ahead of the one in use says why it was skipped.
+    const used = /running on (\w+)/.exec(log)?.[1] ?? '';
+    const order = ['tensorrt', 'cuda', 'cpu'];
+    t.ok(order.includes(used), `running on ${used}`);
+    for (const p of order.slice(0, order.indexOf(used)))
+      t.match(log, new RegExp(`execution provider ${p} skipped: `), `${p} skipped, with the reason`);
     const replay = spawn(process.execPath, [
       BIN,
       'replay',
@@ -89,9 +94,7 @@ t.test(
       await waitFor(() => received.some((m) => m.topic === 'emotion'), 10_000),
       'emotion events on the bus',
     );
-    await new Promise((r) => setTimeout(r, 500));
-    const topics = new Set(received.map((m) => m.topic));
-    for (const topic of [
+    const expectedTopics = [
       'state',
       'info',
       'emotion',
@@ -99,8 +102,10 @@ t.test(
       'heart_rate',
       'signal_quality',
       'stats',
-    ])
-      t.ok(topics.has(topic), topic);
+    ];
+    const topics = () => new Set(received.map((m) => m.topic));
+    await waitFor(() => expectedTopics.every((x) => topics().has(x)), 10_000);
+    for (const topic of expectedTopics) t.ok(topics().has(topic), topic);
     const invalid = received.filter((m) => payloadProblems(m.topic as Topic, m.body).length > 0);
     t.same(invalid, [], 'every payload validates against its schema');
     const stats = received.filter((m) => m.topic === 'stats').at(-1)!.body as {
@@ -133,19 +138,17 @@ t.test(
     t.match(metrics, /^ecg_emotiond_outbox_depth \d+$/m);
     t.match(metrics, /^ecg_emotiond_resident_memory_bytes [1-9]\d*$/m);
     // The source went silent after the replay: still alive (it says so honestly), still 200.
-    await new Promise((r) => setTimeout(r, 1500));
+    t.ok(await waitFor(() => log.includes('source silent'), 10_000), 'the source reports silence');
     t.equal(
       (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).status,
       200,
       'a silent source is not a dead pipeline',
     );
 
-    const t0 = Date.now();
     daemon.kill('SIGTERM');
     const code = await new Promise((r) => daemon.on('exit', r));
-    const ms = Date.now() - t0;
-    t.equal(code, 0);
-    t.ok(ms <= 2500, `stopped in ${ms} ms`);
+    // Past 2 s the daemon's own hard stop exits 1: 0 means it stopped within the limit.
+    t.equal(code, 0, 'stopped cleanly within 2 s');
     t.ok(await waitFor(() => received.at(-1)?.body === 'offline', 3000), 'offline published on the way out');
     t.ok(await waitFor(() => notes.includes('STOPPING=1'), 2000), 'STOPPING=1');
   },
