@@ -15,7 +15,7 @@ export interface AllResults {
 
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 
-/** The Markdown table the README's "Measured" section is updated from. */
+/** The Markdown table docs/benchmarks.md is updated from. */
 export function markdownTable(r: AllResults, when = new Date()): string {
   const chain = Object.entries(r.dsp.chainByInputRateHz)
     .map(([hz, v]) => `${f(v / 1e6)} M/s at ${hz} Hz`)

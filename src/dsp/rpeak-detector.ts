@@ -23,7 +23,7 @@ import { DspArena } from './wasm/arena.js';
  * the 5-15 Hz band.
  *
  * The constants were chosen on 13 of the 25 shared MIT-BIH records (and the noise rule on nstdb
- * 118e12) and checked on the other 12 (`npm run bench:peaks`; README, "Measured").
+ * 118e12) and checked on the other 12 (`npm run bench:peaks`; docs/benchmarks.md).
  */
 export interface DetectorOptions {
   /** Rate of the input; beats are reported at this rate. */
