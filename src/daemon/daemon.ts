@@ -8,7 +8,7 @@ import type { InferenceEngine } from '../model/runtime/engine.js';
 import { startModel } from '../model/runtime/load-model.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import { Outbox } from '../publish/outbox.js';
-import { infoPayload, statsPayload } from '../publish/payloads.js';
+import { infoPayload } from '../publish/payloads.js';
 import { EventLogWriter } from '../report/event-log.js';
 import { EventLogSink } from '../sinks/event-log-sink.js';
 import { MqttSink } from '../sinks/mqtt-sink.js';
@@ -81,7 +81,7 @@ export class Daemon {
     this.liveness = new Liveness({
       samples: () => this.stats.samples,
       sourceConnected: () => this.source.state === 'connected',
-      inferenceBusy: () => this.engine.busy,
+      inferenceRunningMs: () => this.engine.runningMs,
       silenceMs: config.source.silenceMs,
     });
   }
@@ -285,18 +285,15 @@ export class Daemon {
 
   private publishStats(): void {
     const s = this.snapshot();
-    void this.publisher.publish(
-      'stats',
-      statsPayload({
-        uptimeS: (Date.now() - this.startedMs) / 1000,
-        samples: s.samples,
-        windows: s.windows,
-        events: s.events.new + s.events.update + s.events.end,
-        outboxDepth: s.outboxDepth,
-        reconnects: s.source.reconnects + Math.max(0, s.mqttConnects - 1),
-        crcErrors: s.source.crcErrors,
-        inferenceP50Ms: s.inference?.count ? s.inference.percentile(0.5) : null,
-      }),
-    );
+    this.events.emit('stats', {
+      uptimeS: (Date.now() - this.startedMs) / 1000,
+      samples: s.samples,
+      windows: s.windows,
+      events: s.events.new + s.events.update + s.events.end,
+      outboxDepth: s.outboxDepth,
+      reconnects: s.source.reconnects + Math.max(0, s.mqttConnects - 1),
+      crcErrors: s.source.crcErrors,
+      inferenceP50Ms: s.inference?.count ? s.inference.percentile(0.5) : null,
+    });
   }
 }

@@ -7,13 +7,13 @@ export class Liveness {
   alive = true;
   private lastSamples = -1;
   private lastChange: number;
-  private busySince = 0;
 
   constructor(
     private readonly o: {
       samples: () => number;
       sourceConnected: () => boolean;
-      inferenceBusy: () => boolean;
+      /** How long the inference in flight has run, ms (0 when idle): one long run, not many short ones. */
+      inferenceRunningMs: () => number;
       /** A connected source gets this long without samples before it counts as stalled. */
       silenceMs: number;
       /** One inference longer than this is stuck. */
@@ -35,8 +35,7 @@ export class Liveness {
     if (samples !== this.lastSamples) this.lastChange = now;
     this.lastSamples = samples;
     const flowing = !this.o.sourceConnected() || now - this.lastChange <= 2 * this.o.silenceMs;
-    this.busySince = this.o.inferenceBusy() ? this.busySince || now : 0;
-    const stuck = this.busySince > 0 && now - this.busySince > (this.o.stuckMs ?? 5000);
+    const stuck = this.o.inferenceRunningMs() > (this.o.stuckMs ?? 5000);
     const was = this.alive;
     this.alive = flowing && !stuck;
     return was && !this.alive;

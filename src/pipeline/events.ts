@@ -56,6 +56,20 @@ export interface PipelineEvents {
   emotion: [e: EmotionDecided];
   /** The smoothed state after the decisions of a window, or null when no episode runs. */
   emotionState: [state: { label: string; episodeId: string; confidence: number } | null];
+  /** The daemon's counters, every `mqtt.statsIntervalS`. */
+  stats: [s: DaemonStats];
+}
+
+/** What the `stats` topic reports. */
+export interface DaemonStats {
+  uptimeS: number;
+  samples: number;
+  windows: { good: number; acceptable: number; unusable: number };
+  events: number;
+  outboxDepth: number;
+  reconnects: number;
+  crcErrors: number;
+  inferenceP50Ms: number | null;
 }
 
 type Listener<A extends unknown[]> = (...args: A) => void;

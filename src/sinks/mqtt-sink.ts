@@ -6,6 +6,7 @@ import {
   emotionStatePayload,
   heartRatePayload,
   signalQualityPayload,
+  statsPayload,
   vssHeartRatePayload,
 } from '../publish/payloads.js';
 import type { Sink } from './sink.js';
@@ -15,7 +16,7 @@ const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 /**
  * The MQTT contract's topics from the pipeline's events, through the publisher's durable outbox:
  * `signal_quality` for every window, `heart_rate` (and the VSS mirror) for usable ones, `emotion`
- * for each decision and `emotion/state` after them.
+ * for each decision, `emotion/state` after them, and `stats`.
  */
 export class MqttSink implements Sink {
   /** From a decision to its event stored in the outbox (as the fsync policy says). */
@@ -53,5 +54,6 @@ export class MqttSink implements Sink {
       });
     });
     events.on('emotionState', (s) => void pub.publish('emotion/state', emotionStatePayload(s)));
+    events.on('stats', (s) => void pub.publish('stats', statsPayload(s)));
   }
 }

@@ -127,6 +127,11 @@ export class InferenceEngine {
     return this.pending !== null;
   }
 
+  /** How long the inference in flight has run, ms (0 when idle). */
+  get runningMs(): number {
+    return this.pending ? Number(process.hrtime.bigint() - this.pending.start) / 1e6 : 0;
+  }
+
   /** Runs one window (copied at once: the caller may reuse its buffer). */
   infer(window: Float32Array): Promise<InferenceResult> {
     if (this.pending) return Promise.reject(new Error('inference already in flight'));
