@@ -70,3 +70,34 @@ t.test('the shipped example config is valid and equals the defaults', async (t) 
   const c = await loadConfig(join(PROJECT_ROOT, 'systemd', 'ecg-emotiond.example.yaml'), {});
   t.same(c, defaultConfig());
 });
+
+t.test('hostile or careless values are one ConfigError each, never a stack trace', async (t) => {
+  const problem = async (file: string | undefined, env: NodeJS.ProcessEnv = {}) => {
+    const err = await loadConfig(file, env).catch((e: unknown) => e);
+    t.ok(err instanceof ConfigError, String(err));
+    return (err as ConfigError).message;
+  };
+  // Malformed environment overrides name the variable.
+  for (const v of ['[', '{', '"', 'a: [', '*x'])
+    t.match(await problem(undefined, { ECG_EMOTIOND__VEHICLE_ID: v }), /\$ECG_EMOTIOND__VEHICLE_ID: YAML/);
+  // An alias bomb is refused before it expands.
+  const level = (name: string, prev: string) => `${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`;
+  const bomb = [
+    'a: &a [x,x,x,x,x,x,x,x,x]',
+    level('b', 'a'),
+    level('c', 'b'),
+    level('d', 'c'),
+    level('e', 'd'),
+  ];
+  t.match(await problem(await write(`${bomb.join('\n')}\n`)), /resource exhaustion/);
+  // Numbers the code cannot honour.
+  for (const [yaml, key] of [
+    ['mqtt:\n  statsIntervalS: 3000000\n', 'mqtt.statsIntervalS'],
+    ['source:\n  sampleRateHz: 1000000000\n', 'source.sampleRateHz'],
+    ['source:\n  sampleRateHz: 0\n', 'source.sampleRateHz'],
+    ['mqtt:\n  messageExpiryS: 1e308\n', 'mqtt.messageExpiryS'],
+    ['source:\n  gain: .inf\n', 'source.gain'],
+    ['source:\n  baseline: -.inf\n', 'source.baseline'],
+  ])
+    t.match(await problem(await write(yaml)), new RegExp(key.replace('.', '\\.')), key);
+});

@@ -40,6 +40,21 @@ function camel(segment: string): string {
  * Applies ECG_EMOTIOND__SECTION__KEY=value overrides (`__` separates levels, SNAKE_CASE maps to
  * camelCase, values are read as YAML scalars: `60`, `null`, `true`, `text`).
  */
+/** Aliases a config may use: enough for any real file, far too few for an alias bomb. */
+const MAX_YAML_ALIASES = 50;
+
+/** YAML text as a value, or a ConfigError naming where it came from and what is wrong. */
+function yamlValue(text: string, where: string): unknown {
+  try {
+    return parseYaml(text, { maxAliasCount: MAX_YAML_ALIASES }) as unknown;
+  } catch (err) {
+    const at = err instanceof YAMLParseError ? err.linePos?.[0] : undefined;
+    throw new ConfigError(where, [
+      `YAML ${err instanceof YAMLParseError ? 'syntax error' : 'not accepted'}${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${(err as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+    ]);
+  }
+}
+
 export function applyEnv(config: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
   const applied: string[] = [];
   for (const [name, value] of Object.entries(env)) {
@@ -52,7 +67,7 @@ export function applyEnv(config: Record<string, unknown>, env: NodeJS.ProcessEnv
       if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
       node = node[key] as Record<string, unknown>;
     }
-    node[path[path.length - 1]] = parseYaml(value) as unknown;
+    node[path[path.length - 1]] = yamlValue(value, `$${name}`);
     applied.push(path.join('.'));
   }
   return applied;
@@ -88,17 +103,7 @@ export async function loadConfig(
         `cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
       ]);
     }
-    try {
-      raw = parseYaml(text) ?? {};
-    } catch (err) {
-      if (err instanceof YAMLParseError) {
-        const at = err.linePos?.[0];
-        throw new ConfigError(path, [
-          `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${err.message.split('\n')[0]}`,
-        ]);
-      }
-      throw err;
-    }
+    raw = yamlValue(text, path) ?? {};
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError(source, ['(top level): must be a mapping']);

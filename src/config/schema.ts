@@ -135,13 +135,13 @@ export const configSchema = {
       required: [],
       properties: {
         maxSaturatedFraction: { type: 'number', minimum: 0, maximum: 1, default: Q.maxSaturatedFraction },
-        maxSwingMv: { type: 'number', exclusiveMinimum: 0, default: Q.maxSwingMv },
+        maxSwingMv: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: Q.maxSwingMv },
         minHrBpm: { type: 'number', minimum: 10, maximum: 100, default: Q.minHrBpm },
         maxHrBpm: { type: 'number', minimum: 100, maximum: 300, default: Q.maxHrBpm },
-        maxPauseS: { type: 'number', exclusiveMinimum: 0, default: Q.maxPauseS },
-        maxRrRatio: { type: 'number', minimum: 1, default: Q.maxRrRatio },
-        minKurtosis: { type: 'number', minimum: 0, default: Q.minKurtosis },
-        goodKurtosis: { type: 'number', minimum: 0, default: Q.goodKurtosis },
+        maxPauseS: { type: 'number', exclusiveMinimum: 0, maximum: 60, default: Q.maxPauseS },
+        maxRrRatio: { type: 'number', minimum: 1, maximum: 100, default: Q.maxRrRatio },
+        minKurtosis: { type: 'number', minimum: 0, maximum: 1000, default: Q.minKurtosis },
+        goodKurtosis: { type: 'number', minimum: 0, maximum: 1000, default: Q.goodKurtosis },
       },
     },
     model: {
@@ -172,7 +172,7 @@ export const configSchema = {
               minLength: 1,
               default: '/var/cache/ecg-emotiond/tensorrt',
             },
-            maxWorkspaceBytes: { type: 'integer', minimum: 1048576, default: 1073741824 },
+            maxWorkspaceBytes: { type: 'integer', minimum: 1048576, maximum: 68719476736, default: 1073741824 },
           },
         },
       },
@@ -185,11 +185,11 @@ export const configSchema = {
       properties: {
         kind: { enum: ['serial', 'can', 'slcan'], default: 'serial' },
         path: { type: 'string', minLength: 1, default: '/dev/ecg-sensor' },
-        baudRate: { type: 'integer', minimum: 300, default: 115200 },
+        baudRate: { type: 'integer', minimum: 300, maximum: 4000000, default: 115200 },
         protocol: { enum: ['ecg-serial', 'ascii', 'bitalino'], default: 'ecg-serial' },
-        sampleRateHz: { type: 'number', exclusiveMinimum: 0, default: 500 },
-        gain: { type: 'number', exclusiveMinimum: 0, default: 200 },
-        baseline: { type: 'number', default: 0 },
+        sampleRateHz: { type: 'number', minimum: 50, maximum: 10000, default: 500 },
+        gain: { type: 'number', exclusiveMinimum: 0, maximum: 1e9, default: 200 },
+        baseline: { type: 'number', minimum: -1e9, maximum: 1e9, default: 0 },
         bitalinoChannels: {
           type: 'array',
           items: { type: 'integer', minimum: 0, maximum: 5 },
@@ -198,7 +198,7 @@ export const configSchema = {
           default: [1],
         },
         bitalinoEcgChannel: { type: 'integer', minimum: 0, maximum: 5, default: 1 },
-        silenceMs: { type: 'integer', minimum: 100, default: 1000 },
+        silenceMs: { type: 'integer', minimum: 100, maximum: 600000, default: 1000 },
       },
     },
     mqtt: {
@@ -215,11 +215,11 @@ export const configSchema = {
         caFile: { type: ['string', 'null'], default: null },
         certFile: { type: ['string', 'null'], default: null },
         keyFile: { type: ['string', 'null'], default: null },
-        messageExpiryS: { type: 'integer', minimum: 0, default: 0 },
-        reconnectMs: { type: 'integer', minimum: 50, default: 500 },
-        maxReconnectMs: { type: 'integer', minimum: 100, default: 10000 },
+        messageExpiryS: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0 },
+        reconnectMs: { type: 'integer', minimum: 50, maximum: 600000, default: 500 },
+        maxReconnectMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 10000 },
         vssMirror: { type: 'boolean', default: false },
-        statsIntervalS: { type: 'number', minimum: 0, default: 60 },
+        statsIntervalS: { type: 'number', minimum: 0, maximum: 86400, default: 60 },
       },
     },
     outbox: {
@@ -229,9 +229,9 @@ export const configSchema = {
       required: [],
       properties: {
         dir: { type: 'string', minLength: 1, default: '/var/lib/ecg-emotiond/outbox' },
-        maxBytes: { type: 'integer', minimum: 65536, default: 67108864 },
+        maxBytes: { type: 'integer', minimum: 65536, maximum: 1099511627776, default: 67108864 },
         fsync: { enum: ['always', 'interval', 'never'], default: 'always' },
-        fsyncIntervalMs: { type: 'integer', minimum: 10, default: 1000 },
+        fsyncIntervalMs: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
       },
     },
     decision: {
@@ -245,7 +245,7 @@ export const configSchema = {
         majorityWindows: { type: 'integer', minimum: 1, maximum: 100, default: D.majorityWindows },
         minConfidence: { type: 'number', minimum: 0, maximum: 1, default: D.minConfidence },
         hysteresis: { type: 'number', minimum: 0, maximum: 1, default: D.hysteresis },
-        endAfterUnusable: { type: 'integer', minimum: 1, default: D.endAfterUnusable },
+        endAfterUnusable: { type: 'integer', minimum: 1, maximum: 1000, default: D.endAfterUnusable },
       },
     },
     eventLog: {
@@ -256,7 +256,7 @@ export const configSchema = {
       properties: {
         path: { type: ['string', 'null'], minLength: 1, default: null },
         ecg: { type: 'boolean', default: true },
-        maxBytes: { type: 'integer', minimum: 65536, default: 67108864 },
+        maxBytes: { type: 'integer', minimum: 65536, maximum: 1099511627776, default: 67108864 },
       },
     },
     health: {
