@@ -102,3 +102,49 @@ t.test(
     t.equal(typeof s.heapGrowth1hTo24hBytes, 'number');
   },
 );
+
+t.test('what the environment lacks is one line and exit 6 or 3, never a stack trace or a hang', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-cli-env-'));
+  const oneLine = (r: ReturnType<typeof cli>, code: number, pattern: RegExp, what: string) => {
+    t.equal(r.status, code, `${what}: exit ${code}`);
+    t.equal(r.stderr.trim().split('\n').length, 1, `${what}: one line (${r.stderr.trim()})`);
+    t.match(r.stderr, pattern, what);
+    t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
+  };
+  // A free port with nobody behind it.
+  const closed = 'mqtt://127.0.0.1:9';
+  oneLine(
+    cli('events', 'tail', '--broker', closed),
+    6,
+    /127\.0\.0\.1:9: connect ECONNREFUSED/,
+    'events tail, broker down',
+  );
+  oneLine(
+    cli('demo', '--broker', closed, '--out-dir', join(dir, 'demo')),
+    6,
+    /cannot connect/,
+    'demo, broker down',
+  );
+  oneLine(
+    cli('record', '--from', 'serial:/dev/null', '--out', join(dir, 'missing', 'x'), '--seconds', '1'),
+    6,
+    /ENOENT.*missing\/x\.arrivals\.csv/,
+    'record into a missing folder',
+  );
+  const config = join(dir, 'c.yaml');
+  await writeFile(
+    config,
+    `outbox:\n  dir: ${join(dir, 'outbox')}\nmqtt:\n  passwordFile: ${join(dir, 'no-password')}\n`,
+  );
+  oneLine(
+    cli('run', '--config', config),
+    3,
+    /mqtt\.passwordFile: \S+ is not readable \(ENOENT\)/,
+    'run, password file missing',
+  );
+  const env = spawnSync(process.execPath, [BIN, 'config'], {
+    encoding: 'utf8',
+    env: { ...process.env, ECG_EMOTIOND__VEHICLE_ID: '[' },
+  });
+  oneLine(env, 3, /\$ECG_EMOTIOND__VEHICLE_ID: YAML syntax error/, 'a malformed environment override');
+});

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { ExitCode } from './exit-codes.js';
+import { UnavailableError } from '../errors.js';
 
 interface TailOpts {
   broker: string;
@@ -17,13 +18,15 @@ function suffixOf(base: string, topic: string): string {
 /** Subscribes to everything the daemon publishes and checks each payload against its schema. */
 async function tail(o: TailOpts): Promise<number> {
   const { default: mqtt } = await import('mqtt'); // only this command needs a client
-  const client = mqtt.connect(o.broker, { protocolVersion: 5, reconnectPeriod: 1000 });
+  // No retry before the first connection: a broker that is not there is a one-line error.
+  const client = mqtt.connect(o.broker, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000 });
   let seen = 0;
   let invalid = 0;
   await new Promise<void>((resolve, reject) => {
-    client.once('error', (err) => reject(new Error(`${o.broker}: ${err.message}`)));
+    client.once('error', (err) => reject(new UnavailableError(`${o.broker}: ${err.message}`)));
     client.once('connect', () => resolve());
   });
+  client.options.reconnectPeriod = 1000; // once connected, ride out a broker restart
   await client.subscribeAsync(`${o.base}/#`, { qos: 1 });
   process.stderr.write(`listening on ${o.broker} ${o.base}/#\n`);
   await new Promise<void>((resolve) => {

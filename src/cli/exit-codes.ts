@@ -11,4 +11,6 @@ export const ExitCode = {
   Input: 4,
   /** Model package or weights invalid (hash mismatch, bad manifest, missing or mis-shaped keys). */
   Model: 5,
+  /** A device, folder, port or broker the command needs is not there or not usable. */
+  Unavailable: 6,
 } as const;

@@ -11,6 +11,7 @@ import { ModelError } from '../model/package/model-package.js';
 import { WeightError } from '../model/graph/weight-error.js';
 import { numberArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
+import { isUnavailable } from '../errors.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
@@ -325,6 +326,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof RecordError) {
       process.stderr.write(`ecg-emotiond: ${err.message}\n`);
       return ExitCode.Input;
+    }
+    if (isUnavailable(err)) {
+      process.stderr.write(`ecg-emotiond: ${(err as Error).message.split('\n')[0]}\n`);
+      return ExitCode.Unavailable;
     }
     throw err;
   }

@@ -172,7 +172,12 @@ export const configSchema = {
               minLength: 1,
               default: '/var/cache/ecg-emotiond/tensorrt',
             },
-            maxWorkspaceBytes: { type: 'integer', minimum: 1048576, maximum: 68719476736, default: 1073741824 },
+            maxWorkspaceBytes: {
+              type: 'integer',
+              minimum: 1048576,
+              maximum: 68719476736,
+              default: 1073741824,
+            },
           },
         },
       },

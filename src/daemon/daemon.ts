@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ConfigError } from '../config/load.js';
@@ -40,6 +42,20 @@ export interface DaemonParts {
 export interface Reconfigured {
   applied: string[];
   needsRestart: string[];
+}
+
+/** The MQTT credential and TLS files must be readable before anything starts. */
+async function checkCredentialFiles(config: Config, name: string): Promise<void> {
+  const m = config.mqtt;
+  const files = { passwordFile: m.passwordFile, caFile: m.caFile, certFile: m.certFile, keyFile: m.keyFile };
+  const problems: string[] = [];
+  for (const [key, file] of Object.entries(files)) {
+    if (!file) continue;
+    await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) =>
+      problems.push(`mqtt.${key}: ${file} is not readable (${err.code ?? err.message})`),
+    );
+  }
+  if (problems.length) throw new ConfigError(name, problems);
 }
 
 /** Settings a running daemon takes over without a restart. */
@@ -114,6 +130,11 @@ export class Daemon {
           ]);
         })
       : null;
+    await checkCredentialFiles(config, name).catch(async (err) => {
+      await outbox.close();
+      await eventLog?.close();
+      throw err;
+    });
     const model = await startModel(config.model, log).catch(async (err: Error) => {
       await outbox.close();
       await eventLog?.close();
@@ -150,7 +171,13 @@ export class Daemon {
     this.startTimers();
     const h = this.config.health;
     if (h.enabled) {
-      this.health = await startHealthServer(h.host, h.port, () => this.snapshot());
+      this.health = await startHealthServer(h.host, h.port, () => this.snapshot()).catch(
+        (err: NodeJS.ErrnoException) => {
+          throw new ConfigError(this.parts.configName ?? '(defaults)', [
+            `health.port: ${h.host}:${h.port} is not usable (${err.code ?? err.message})`,
+          ]);
+        },
+      );
       this.log.info({ port: h.port }, `health on http://${h.host}:${h.port}/healthz and /metrics`);
     }
     this.log.info(

@@ -12,6 +12,7 @@ import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { writeReport } from '../report/write-report.js';
 import { RecordSource } from '../sources/record-source.js';
 import { Daemon } from './daemon.js';
+import { UnavailableError } from '../errors.js';
 
 export const DEMO_RECORD = join(PROJECT_ROOT, 'data', 'demo', 'drive06-excerpt');
 
@@ -52,7 +53,11 @@ async function demoConsumer(
   out: (l: string) => void,
   recordS: () => number,
 ) {
-  const consumer = await mqtt.connectAsync(broker, { protocolVersion: v5 ? 5 : 4 });
+  const consumer = await mqtt
+    .connectAsync(broker, { protocolVersion: v5 ? 5 : 4, reconnectPeriod: 0, connectTimeout: 5000 })
+    .catch((err: Error) => {
+      throw new UnavailableError(`${broker}: cannot connect (${err.message})`);
+    });
   await consumer.subscribeAsync(`${base}/#`, { qos: 1 });
   const seen = { emotions: 0, messages: 0, invalid: [] as string[] };
   consumer.on('message', (topic, payload) => {
@@ -127,6 +132,9 @@ export async function runDemo(
         `ecg-emotiond demo: ${record.replace(`${PROJECT_ROOT}/`, '')} at ${speed}x real time, broker ${broker.url}${o.broker ? '' : ' (embedded)'}`,
       ),
     );
+    // The consumer first: a broker that is not there ends the demo before the model loads.
+    const base = `${config.mqtt.prefix}/${config.vehicleId}`;
+    const consumer = await demoConsumer(broker.url, base, v5, out, () => source.positionS);
     const t0 = Date.now();
     const daemon = await Daemon.open(config, {
       source,
@@ -136,8 +144,6 @@ export async function runDemo(
       mqttProtocolVersion: v5 ? 5 : 4,
     });
     printModel(daemon, out);
-    const base = `${config.mqtt.prefix}/${config.vehicleId}`;
-    const consumer = await demoConsumer(broker.url, base, v5, out, () => source.positionS);
     printProgressEachMinute(daemon, source, () => consumer.seen.emotions, out);
     await daemon.start();
     await source.finished;

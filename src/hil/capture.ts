@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { BITALINO_ECG } from '../protocols/bitalino.js';
 import type { SampleFrame } from '../protocols/types.js';
 import { WfdbWriter } from '../records/wfdb-writer.js';
@@ -39,7 +39,8 @@ export interface CaptureResult {
 export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const log = o.log ?? (() => {});
   const source: WireSource = o.canIface ? new SocketCanSource({ iface: o.canIface }) : new SerialSource(o);
-  const arrivals = createWriteStream(`${o.out}.arrivals.csv`);
+  // Opened first, so a missing or read-only folder is a one-line error before the device is touched.
+  const arrivals = (await open(`${o.out}.arrivals.csv`, 'w')).createWriteStream();
   arrivals.write('sample_index,arrival_ns,lost_before\n');
   let writer: WfdbWriter | null = null;
   let opening: Promise<void> | null = null;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
@@ -71,6 +72,9 @@ export class MqttPublisher {
       protocolVersion: o.protocolVersion ?? 5,
       clean: true,
       reconnectPeriod: this.delayMs,
+      // A refused CONNACK (not authorized, server unavailable) is retried like a lost connection:
+      // the broker's ACL or the credential may be fixed while the daemon runs.
+      reconnectOnConnackError: true,
       connectTimeout: 5000,
       will: { topic: `${o.baseTopic}/state`, payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(o.username ? { username: o.username } : {}),
@@ -99,6 +103,17 @@ export class MqttPublisher {
       // Capped exponential backoff between attempts.
       this.delayMs = Math.min(this.delayMs * 2, o.maxReconnectMs ?? 10_000);
       client.options.reconnectPeriod = this.delayMs;
+      // The password is read again at every attempt (a rotated systemd credential counts at once).
+      if (o.passwordFile) {
+        try {
+          client.options.password = readFileSync(o.passwordFile, 'utf8').trim();
+        } catch (err) {
+          o.log.warn(
+            { err: (err as Error).message },
+            'mqtt.passwordFile unreadable; the last password is kept',
+          );
+        }
+      }
     });
     client.on('close', () => {
       // mqtt.js keeps unacknowledged QoS 1 messages and resends them itself after reconnecting.
