@@ -101,3 +101,19 @@ t.test('hostile or careless values are one ConfigError each, never a stack trace
   ])
     t.match(await problem(await write(yaml)), new RegExp(key.replace('.', '\\.')), key);
 });
+
+t.test('a password in mqtt.url is never shown: config, doctor and the logs print it as ***', async (t) => {
+  const { redactUrl } = await import('../src/redact.js');
+  t.equal(redactUrl('mqtts://car:s3cret@broker.local:8883'), 'mqtts://car:***@broker.local:8883');
+  t.equal(redactUrl('mqtt://broker:1883'), 'mqtt://broker:1883', 'nothing to hide');
+  t.equal(redactUrl('weird://u:s3cret@'), 'weird://u:***@');
+  const { spawnSync } = await import('node:child_process');
+  const { PROJECT_ROOT } = await import('../src/paths.js');
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'cli', 'main.js'), 'config'], {
+    encoding: 'utf8',
+    env: { ...process.env, ECG_EMOTIOND__MQTT__URL: 'mqtt://car:s3cret@broker:1883' },
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.notMatch(r.stdout, /s3cret/);
+  t.match(r.stdout, /"url": "mqtt:\/\/car:\*\*\*@broker:1883"/);
+});

@@ -16,6 +16,7 @@ import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
 import { VERSION } from '../version.js';
+import { redactUrl } from '../redact.js';
 
 const DEMO_MODEL_DIR = 'models/driver-stress-drivedb';
 
@@ -301,7 +302,9 @@ export function buildProgram(): Command {
     .description('validate a config file and print the effective configuration (defaults and env applied)')
     .argument('[file]', 'YAML config')
     .action(async (file: string | undefined) => {
-      process.stdout.write(`${JSON.stringify(await loadConfig(file), null, 2)}\n`);
+      const config = await loadConfig(file);
+      const shown = { ...config, mqtt: { ...config.mqtt, url: redactUrl(config.mqtt.url) } };
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     });
   return program;
 }

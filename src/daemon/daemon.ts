@@ -11,6 +11,7 @@ import { startModel } from '../model/runtime/load-model.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import { Outbox } from '../publish/outbox.js';
 import { infoPayload } from '../publish/payloads.js';
+import { redactUrl } from '../redact.js';
 import { EventLogWriter } from '../report/event-log.js';
 import { EventLogSink } from '../sinks/event-log-sink.js';
 import { MqttSink } from '../sinks/mqtt-sink.js';
@@ -181,7 +182,7 @@ export class Daemon {
       this.log.info({ port: h.port }, `health on http://${h.host}:${h.port}/healthz and /metrics`);
     }
     this.log.info(
-      { source: this.source.name, model: this.pkg.manifest.name, broker: this.config.mqtt.url },
+      { source: this.source.name, model: this.pkg.manifest.name, broker: redactUrl(this.config.mqtt.url) },
       'ecg-emotiond running',
     );
     await this.sd.ready(`running ${this.pkg.manifest.name} on ${this.engine.provider}`);

@@ -9,6 +9,7 @@ import { loadModelPackage } from '../model/package/model-package.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
 import { openSession } from '../model/runtime/session.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
+import { redactUrl } from '../redact.js';
 
 export type Verdict = 'ok' | 'warn' | 'FAIL';
 export interface Check {
@@ -78,10 +79,14 @@ async function broker(c: Config): Promise<Check> {
     return {
       verdict: 'ok',
       name: 'broker',
-      detail: `${m.url} reachable${m.username ? `, authenticated as ${m.username}` : ''}`,
+      detail: `${redactUrl(m.url)} reachable${m.username ? `, authenticated as ${m.username}` : ''}`,
     };
   } catch (err) {
-    return { verdict: 'FAIL', name: 'broker', detail: `${m.url}: ${describeMqttError(err as Error)}` };
+    return {
+      verdict: 'FAIL',
+      name: 'broker',
+      detail: `${redactUrl(m.url)}: ${describeMqttError(err as Error)}`,
+    };
   }
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
+import { redactUrl } from '../redact.js';
 import type { Outbox } from './outbox.js';
 
 export interface PublisherOptions {
@@ -90,7 +91,7 @@ export class MqttPublisher {
       this.connects++;
       this.delayMs = o.reconnectMs ?? 500;
       client.options.reconnectPeriod = this.delayMs;
-      o.log.info({ broker: o.url, connects: this.connects }, 'MQTT connected');
+      o.log.info({ broker: redactUrl(o.url), connects: this.connects }, 'MQTT connected');
       client.publish(`${o.baseTopic}/state`, 'online', { qos: 1, retain: true });
       client.publish(`${o.baseTopic}/info`, JSON.stringify(o.info()), {
         qos: 1,
@@ -122,8 +123,8 @@ export class MqttPublisher {
     client.on('error', (err) => {
       // TLS and auth refusals arrive here (unknown CA, bad certificate, not authorized); no secret
       // is ever part of the message.
-      this.lastError = `MQTT broker ${o.url}: ${describeMqttError(err)}`;
-      o.log.warn({ broker: o.url, err: err.message }, this.lastError);
+      this.lastError = `MQTT broker ${redactUrl(o.url)}: ${describeMqttError(err)}`;
+      o.log.warn({ broker: redactUrl(o.url), err: err.message }, this.lastError);
     });
   }
 
