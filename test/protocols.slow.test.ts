@@ -24,6 +24,7 @@ import { cobsDecode, cobsEncode } from '../src/protocols/cobs.js';
 import { crc16 } from '../src/protocols/crc.js';
 import { EcgSerialDecoder, encodeEcgSerial } from '../src/protocols/ecg-serial.js';
 import type { SampleFrame, StreamDecoder } from '../src/protocols/types.js';
+import { fuzzParams } from './fixtures/fuzz.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (h: string) => Uint8Array.from(Buffer.from(h.replace(/\s/g, ''), 'hex'));
@@ -202,7 +203,7 @@ t.test('ecg-serial decoder: random/corrupted streams, recovery after garbage', a
         hex(new Uint8Array(last.samples.buffer)) === hex(new Uint8Array(Int32Array.from(b).buffer))
       );
     }),
-    { numRuns: RUNS },
+    fuzzParams(RUNS),
   );
 });
 
@@ -215,7 +216,7 @@ t.test('ASCII decoder: random streams, recovery after garbage', async () => {
       const all = got.flatMap((f) => Array.from(f.samples));
       return all.slice(-values.length).join() === values.join();
     }),
-    { numRuns: RUNS },
+    fuzzParams(RUNS),
   );
 });
 
@@ -235,7 +236,7 @@ t.test('BITalino decoder: random streams, locks onto the frames after garbage', 
       const all = got.flatMap((f) => Array.from(f.samples));
       return all.slice(-4).join() === expect.slice(-4).join();
     }),
-    { numRuns: RUNS },
+    fuzzParams(RUNS),
   );
 });
 
@@ -256,6 +257,6 @@ t.test('CAN and SLCAN decoders: random frames and lines never throw', async () =
         return got.length > 0 && Array.from(got.at(-1)!.samples).join() === '5,6';
       },
     ),
-    { numRuns: RUNS },
+    fuzzParams(RUNS),
   );
 });

@@ -4,6 +4,7 @@ import { SampleFlag } from '../dsp/flags.js';
 import { type QualityClass, type QualityThresholds, reasonNames } from '../dsp/quality.js';
 import { DEFAULT_WINDOW_SPEC, type WindowSpec } from '../dsp/window-spec.js';
 import type { EcgWindow } from '../dsp/windower.js';
+import { RecordError } from '../records/errors.js';
 import { openChannel } from '../records/open.js';
 import type { ChannelInfo } from '../records/types.js';
 
@@ -101,6 +102,7 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
     }
     count += phys.length;
   }
+  if (count === 0) throw new RecordError(path, 'holds no samples in the range read');
   return {
     record: path,
     channel: info.label,

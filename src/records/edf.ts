@@ -91,10 +91,30 @@ export function parseEdfHeader(buf: Buffer, path: string, fileSize: number): Edf
     if (sig.digitalMax <= sig.digitalMin) {
       throw new RecordError(path, `signal ${i} ("${sig.label}") has digital max <= digital min`, at(6));
     }
+    if (!Number.isInteger(sig.samplesPerRecord) || sig.samplesPerRecord < 1 || sig.samplesPerRecord > 1e7) {
+      throw new RecordError(
+        path,
+        `signal ${i} ("${sig.label}"): samples per data record ${sig.samplesPerRecord} is not a whole number from 1 to 10^7`,
+        at(8),
+      );
+    }
     signals.push(sig);
   }
   const recordBytes = signals.reduce((a, s) => a + 2 * s.samplesPerRecord, 0);
+  const recordDurationS = numField(path, buf, 244, 8, 'data record duration');
+  // EDF allows 0 only for records that are not a time series (annotations alone): no ECG there.
+  if (!(recordDurationS > 0 && recordDurationS <= 86400)) {
+    throw new RecordError(
+      path,
+      `data record duration ${recordDurationS} s is not from above 0 to 86400`,
+      244,
+    );
+  }
   let dataRecords = numField(path, buf, 236, 8, 'number of data records');
+  if (dataRecords === 0) throw new RecordError(path, 'holds no data records', 236);
+  if (!(Number.isInteger(dataRecords) && dataRecords >= -1)) {
+    throw new RecordError(path, `number of data records ${dataRecords} is not a whole number`, 236);
+  }
   const available = Math.floor((fileSize - headerBytes) / recordBytes);
   if (dataRecords === -1) dataRecords = available;
   else if (available < dataRecords) {
@@ -113,7 +133,7 @@ export function parseEdfHeader(buf: Buffer, path: string, fileSize: number): Edf
     headerBytes,
     reserved: field(buf, 192, 44),
     dataRecords,
-    recordDurationS: numField(path, buf, 244, 8, 'data record duration'),
+    recordDurationS,
     signals,
   };
 }

@@ -20,8 +20,23 @@ export function recordKind(path: string): RecordKind {
   return 'wfdb';
 }
 
-/** Opens one channel of any supported record. */
+/** Sample rates a record may have to be read as ECG (the resampler takes any ratio in between). */
+export const RECORD_RATE_HZ = { min: 1, max: 100_000 } as const;
+
+/** Opens one channel of any supported record; a rate outside RECORD_RATE_HZ is refused here. */
 export async function openChannel(path: string, options: OpenOptions = {}): Promise<ChannelReader> {
+  const reader = await openAnyChannel(path, options);
+  const rate = reader.info.sampleRateHz;
+  if (!(rate >= RECORD_RATE_HZ.min && rate <= RECORD_RATE_HZ.max)) {
+    throw new RecordError(
+      path,
+      `sample rate ${rate} Hz is outside ${RECORD_RATE_HZ.min}-${RECORD_RATE_HZ.max} Hz`,
+    );
+  }
+  return reader;
+}
+
+async function openAnyChannel(path: string, options: OpenOptions): Promise<ChannelReader> {
   const kind = recordKind(path);
   if (kind === 'edf') return (await openEdf(path)).channel(options.channel ?? 0);
   if (kind === 'csv')

@@ -1,5 +1,5 @@
 import { open, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { selectChannel } from './channel-select.js';
 import { RecordError } from './errors.js';
 import type { ChannelInfo, ChannelReader, Chunk, ReadRange } from './types.js';
@@ -94,6 +94,14 @@ function layoutFiles(header: WfdbHeader): Map<string, FileLayout> {
     if (s.skew !== 0)
       throw new RecordError(join(header.directory, s.fileName), `signal ${i}: skew is not supported`);
     let layout = layouts.get(s.fileName);
+    // A header names its data file by a bare name beside it (WFDB's own rule): a path that
+    // leaves the record's folder is refused, not opened.
+    if (s.fileName !== basename(s.fileName) || s.fileName === '..' || s.fileName === '.') {
+      throw new RecordError(
+        join(header.directory, `${header.recordName}.hea`),
+        `signal ${i}: data file "${s.fileName}" is not a file name in the record's folder`,
+      );
+    }
     if (!layout) {
       layout = {
         path: join(header.directory, s.fileName),
