@@ -88,6 +88,29 @@ t.test('each run starts its own file; a full file moves to .1 and the new one re
     'the new file continues where the old one stopped',
   );
   t.ok((await readFile(path)).length < 65536 + 1000);
+  t.equal(await readFile(`${path}.2`, 'utf8'), 'the previous run\n', 'the run before moved up to .2');
+});
+
+t.test('a crash loop keeps its last runs: `keep` files beside the log, the oldest dropped', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-evlog-keep-'));
+  const path = join(dir, 'events.jsonl');
+  for (let run = 1; run <= 6; run++) {
+    const w = await EventLogWriter.open(path, { ecg: false, keep: 3 });
+    w.begin({
+      startedAt: `run ${run}`,
+      vehicleId: 'car',
+      manifest: await manifest(),
+      provider: 'cpu',
+      source: 's',
+    });
+    await w.close();
+  }
+  const startOf = async (p: string) => (await readEventLog(p)).start.startedAt;
+  t.equal(await startOf(path), 'run 6');
+  t.equal(await startOf(`${path}.1`), 'run 5');
+  t.equal(await startOf(`${path}.2`), 'run 4');
+  t.equal(await startOf(`${path}.3`), 'run 3');
+  t.notOk(existsSync(`${path}.4`), 'no more than keep');
 });
 
 t.test('an event log that cannot be written is refused at open', async (t) => {

@@ -94,6 +94,8 @@ export interface Config {
     path: string | null;
     ecg: boolean;
     maxBytes: number;
+    /** Earlier files kept beside it (`.1` newest): runs and size rotations alike. */
+    keep: number;
   };
   health: {
     /** HTTP /healthz and /metrics (Prometheus) on `host:port`; off unless asked. */
@@ -262,6 +264,7 @@ export const configSchema = {
         path: { type: ['string', 'null'], minLength: 1, default: null },
         ecg: { type: 'boolean', default: true },
         maxBytes: { type: 'integer', minimum: 65536, maximum: 1099511627776, default: 67108864 },
+        keep: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
       },
     },
     health: {

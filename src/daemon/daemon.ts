@@ -124,12 +124,14 @@ export class Daemon {
     });
     const e = config.eventLog;
     const eventLog = e.path
-      ? await EventLogWriter.open(e.path, { ecg: e.ecg, maxBytes: e.maxBytes }).catch(async (err) => {
-          await outbox.close();
-          throw new ConfigError(name, [
-            `eventLog.path: ${e.path} is not writable (${err.code ?? err.message})`,
-          ]);
-        })
+      ? await EventLogWriter.open(e.path, { ecg: e.ecg, maxBytes: e.maxBytes, keep: e.keep }).catch(
+          async (err) => {
+            await outbox.close();
+            throw new ConfigError(name, [
+              `eventLog.path: ${e.path} is not writable (${err.code ?? err.message})`,
+            ]);
+          },
+        )
       : null;
     await checkCredentialFiles(config, name).catch(async (err) => {
       await outbox.close();

@@ -81,8 +81,16 @@ const ECG_RECORD_S = 10;
 export interface EventLogOptions {
   /** Also log the cleaned ECG and beats (about 2.4 MB per hour), for the report's ECG strip. */
   ecg?: boolean;
-  /** Past this size the file is renamed to `<path>.1` (replacing an older one) and restarted. */
+  /** Past this size the file is renamed to `<path>.1` and restarted. */
   maxBytes?: number;
+  /** Older files kept: `<path>.1` (the newest) … `<path>.<keep>`; older ones are deleted. */
+  keep?: number;
+}
+
+/** Shifts `<path>.1`…`<path>.<keep-1>` one place up (the last one falls off), then `<path>` to `.1`. */
+async function shiftGenerations(path: string, keep: number): Promise<void> {
+  for (let k = keep - 1; k >= 1; k--) await rename(`${path}.${k}`, `${path}.${k + 1}`).catch(() => {});
+  await rename(path, `${path}.1`).catch(() => {});
 }
 
 /**
@@ -116,13 +124,16 @@ export class EventLogWriter {
     this.stream = this.openStream();
   }
 
-  /** Starts a new log; a previous run's file is kept as `<path>.1`, so each file holds one run. */
+  /**
+   * Starts a new log. Earlier runs' files move up to `<path>.1`… (`keep` of them), so a crash loop
+   * keeps its last runs' logs rather than only the one before.
+   */
   static async open(path: string, o: EventLogOptions = {}): Promise<EventLogWriter> {
     const size = await stat(path).then(
       (s) => s.size,
       () => 0,
     );
-    if (size > 0) await rename(path, `${path}.1`);
+    if (size > 0) await shiftGenerations(path, o.keep ?? 5);
     const w = new EventLogWriter(path, o);
     // Fail now, in one line, if the file cannot be written (rather than on the first window).
     await new Promise<void>((resolve, reject) => {
@@ -248,12 +259,12 @@ export class EventLogWriter {
     if (this.o.maxBytes && this.bytes > this.o.maxBytes) this.rotate();
   }
 
-  /** Keeps one previous file; the new one starts with the start record, so each reads alone. */
+  /** Moves the file to `<path>.1` (older ones up); the new one starts with the start record. */
   private rotate(): void {
     this.queued = [];
     const old = this.stream;
     this.rotating = new Promise<void>((r) => old.end(() => r()))
-      .then(() => rename(this.path, `${this.path}.1`))
+      .then(() => shiftGenerations(this.path, this.o.keep ?? 5))
       .catch(() => {})
       .then(() => {
         this.stream = this.openStream();
