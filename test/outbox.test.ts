@@ -54,7 +54,10 @@ t.test('a torn tail (power cut mid-write) is cut and reported; the rest is deliv
   t.equal(box.report.cutRegions, 1);
   t.ok(box.report.cutBytes > 0 && box.report.cutBytes < 200, `${box.report.cutBytes} bytes cut`);
   t.equal(box.pending().at(-1)!.payload.toString(), payload(98));
-  await box.append('t', 'new');
+  t.equal(box.report.cutRecords, 1, 'one record cut: one accepted event lost, and said so');
+  const lastKept = box.pending().at(-1)!.id;
+  const fresh = await box.append('t', 'new');
+  t.ok(fresh > lastKept + 1n, "the cut event's id is not issued again");
   await box.close();
   const again = await Outbox.open(dir);
   t.equal(again.report.cutBytes, 0, 'the cut is final');
@@ -71,6 +74,7 @@ t.test('a corrupt record inside the log is skipped, the reader resynchronises af
   const box = await Outbox.open(dir);
   t.equal(box.report.recovered, 99, 'one event lost, not everything after it');
   t.equal(box.report.cutRegions, 1);
+  t.equal(box.report.cutRecords, 1, 'and reported as one record cut');
   await box.close();
   const again = await Outbox.open(dir);
   t.equal(again.report.cutBytes, 0, 'the log was rewritten clean');
@@ -163,3 +167,21 @@ t.test('ids never repeat after compaction emptied the log', async (t) => {
   t.ok((await again.append('t', 'x')) > last, 'the watermark kept the id counter');
   await again.close();
 });
+
+t.test(
+  'one outbox, one process: a second open while the first holds it is refused; a stale lock is taken',
+  async (t) => {
+    const { dir } = await filled(3);
+    const first = await Outbox.open(dir);
+    // Another live process holds it: this test's parent stands in for a second daemon.
+    await first.close();
+    await writeFile(join(dir, 'outbox.lock'), `${process.ppid}\n`);
+    await t.rejects(Outbox.open(dir), /in use by process \d+/);
+    // A lock left by a process that is gone (crash, power cut) is taken over.
+    await writeFile(join(dir, 'outbox.lock'), '999999999\n');
+    const box = await Outbox.open(dir);
+    t.equal(box.depth, 3);
+    await box.close();
+    t.rejects(readFile(join(dir, 'outbox.lock')), 'released at close');
+  },
+);

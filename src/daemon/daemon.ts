@@ -9,7 +9,7 @@ import type { ModelPackage } from '../model/package/model-package.js';
 import type { InferenceEngine } from '../model/runtime/engine.js';
 import { startModel } from '../model/runtime/load-model.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
-import { Outbox } from '../publish/outbox.js';
+import { Outbox, OutboxInUseError } from '../publish/outbox.js';
 import { infoPayload } from '../publish/payloads.js';
 import { redactUrl } from '../redact.js';
 import { EventLogWriter } from '../report/event-log.js';
@@ -118,9 +118,8 @@ export class Daemon {
       fsyncIntervalMs: config.outbox.fsyncIntervalMs,
     }).catch((err: NodeJS.ErrnoException) => {
       // Without a writable outbox no event could be accepted safely: refuse to start.
-      throw new ConfigError(name, [
-        `outbox.dir: ${config.outbox.dir} is not usable (${err.code ?? err.message})`,
-      ]);
+      const why = err instanceof OutboxInUseError ? err.message : (err.code ?? err.message);
+      throw new ConfigError(name, [`outbox.dir: ${config.outbox.dir} is not usable (${why})`]);
     });
     const e = config.eventLog;
     const eventLog = e.path
@@ -238,6 +237,7 @@ export class Daemon {
       source: { state: this.source.state, ...this.source.stats },
       outboxDepth: this.outbox.depth,
       outboxDropped: this.outbox.report.droppedOldest,
+      outboxCutRecords: this.outbox.report.cutRecords,
       outboxRefused: this.publisher.refused,
       mqttConnected: this.publisher.connected,
       mqttConnects: this.publisher.connects,

@@ -23,6 +23,8 @@ export interface HealthSnapshot extends PipelineView {
   };
   outboxDepth: number;
   outboxDropped: number;
+  /** Records cut from a torn or corrupt outbox at start: accepted events lost, at most. */
+  outboxCutRecords: number;
   /** Events the outbox could not store. */
   outboxRefused: number;
   mqttConnected: boolean;
@@ -96,6 +98,12 @@ function deliveryMetrics(s: HealthSnapshot): string[] {
       'counter',
       'Oldest events dropped at the outbox size bound',
       [['', s.outboxDropped]],
+    ),
+    ...metric(
+      'ecg_emotiond_outbox_cut_records_total',
+      'counter',
+      'Records cut from a torn or corrupt outbox at start (accepted events lost, at most)',
+      [['', s.outboxCutRecords]],
     ),
     ...metric(
       'ecg_emotiond_outbox_refused_total',

@@ -62,8 +62,9 @@ export class MqttPublisher {
     const r = o.outbox.report;
     if (r.cutBytes > 0) {
       o.log.warn(
-        { cutBytes: r.cutBytes, cutRegions: r.cutRegions, pending: o.outbox.depth },
-        `outbox: cut ${r.cutBytes} bytes of torn or corrupt records; ${o.outbox.depth} events pending`,
+        { cutBytes: r.cutBytes, cutRegions: r.cutRegions, cutRecords: r.cutRecords, pending: o.outbox.depth },
+        `outbox: cut ${r.cutBytes} bytes of torn or corrupt records: ${r.cutRecords} records, so up to ` +
+          `${r.cutRecords} accepted events lost; ${o.outbox.depth} events pending`,
       );
     } else if (r.recovered > 0) {
       o.log.info({ pending: r.recovered }, `outbox: ${r.recovered} events pending from before`);

@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -22,6 +22,44 @@ const ACK = 2;
 /** The highest id issued so far (written by compaction, so ids never repeat after a restart). */
 const WATERMARK = 3;
 const FILE = 'outbox.log';
+/** Holds the pid of the process that has the outbox open. */
+const LOCK = 'outbox.lock';
+
+/** Thrown when another live process has the outbox open (two daemons would interleave ids). */
+export class OutboxInUseError extends Error {
+  readonly code = 'EBUSY';
+}
+
+/**
+ * Takes `<dir>/outbox.lock` for this process: created exclusively; a lock left by a process that
+ * is gone (a crash, a power cut) is taken over, one held by a live process is refused.
+ */
+async function takeLock(dir: string): Promise<void> {
+  const path = join(dir, LOCK);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (pid > 0 && pid !== process.pid && alive(pid)) {
+      throw new OutboxInUseError(`in use by process ${pid} (${path})`);
+    }
+    await unlink(path).catch(() => {});
+  }
+  throw new OutboxInUseError(`could not take ${path}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';
 
@@ -46,6 +84,11 @@ export interface OutboxReport {
   cutBytes: number;
   /** Stretches cut (a torn tail is one). */
   cutRegions: number;
+  /**
+   * Records that began in the cut stretches: each was an event or an acknowledgement, so this is
+   * how many accepted events may have been lost (at most). Their ids are never issued again.
+   */
+  cutRecords: number;
   /** Oldest events dropped to stay within maxBytes (since open). */
   droppedOldest: number;
 }
@@ -72,6 +115,7 @@ interface Scan {
   maxId: bigint;
   cutBytes: number;
   cutRegions: number;
+  cutRecords: number;
   /** End of the last valid record: a torn tail starts here. */
   goodEnd: number;
   /** A corrupt stretch before goodEnd (needs a rewrite, not just a truncate). */
@@ -85,6 +129,7 @@ export function scanLog(buf: Buffer): Scan {
   let at = 0;
   let cutBytes = 0;
   let cutRegions = 0;
+  let cutRecords = 0;
   let inCut = false;
   let goodEnd = 0;
   let holes = false;
@@ -92,6 +137,7 @@ export function scanLog(buf: Buffer): Scan {
     const ok = at + HEAD <= buf.length && buf.readUInt32LE(at) === MAGIC && validAt(buf, at);
     if (!ok) {
       if (!inCut) cutRegions++;
+      if (at + 4 <= buf.length && buf.readUInt32LE(at) === MAGIC) cutRecords++;
       inCut = true;
       cutBytes++;
       at++;
@@ -118,7 +164,8 @@ export function scanLog(buf: Buffer): Scan {
     at += HEAD + len;
     goodEnd = at;
   }
-  return { events, maxId, cutBytes, cutRegions, goodEnd, holes };
+  // The cut records held the newest ids at most: skip as many, so none is issued twice.
+  return { events, maxId: maxId + BigInt(cutRecords), cutBytes, cutRegions, cutRecords, goodEnd, holes };
 }
 
 function validAt(buf: Buffer, at: number): boolean {
@@ -158,6 +205,7 @@ export class Outbox {
       recovered: scan.events.size,
       cutBytes: scan.cutBytes,
       cutRegions: scan.cutRegions,
+      cutRecords: scan.cutRecords,
       droppedOldest: 0,
     };
     if (o.fsync === 'interval') {
@@ -174,6 +222,7 @@ export class Outbox {
       fsyncIntervalMs: options.fsyncIntervalMs ?? 1000,
     };
     await mkdir(dir, { recursive: true });
+    await takeLock(dir);
     const file = join(dir, FILE);
     let buf: Buffer;
     try {
@@ -248,6 +297,7 @@ export class Outbox {
       await this.sync();
       await this.fh.close();
     });
+    await unlink(join(this.dir, LOCK)).catch(() => {});
   }
 
   private async write(rec: Buffer): Promise<void> {
