@@ -14,7 +14,7 @@ export class CanChannel extends SourceBase {
   constructor() {
     super();
     this.decoder.onFrame = (f) => {
-      const lost = this.sequence.check(f);
+      const lost = this.sequence.check(f, this.arrivalNs);
       if (lost > 0) this.onGap(lost);
       this.onFrame(f, this.arrivalNs);
     };

@@ -39,7 +39,7 @@ export class SerialSource extends SourceBase implements WireSource {
     this.delayMs = o.retryMs ?? 100;
     this.decoder = decoderFor(o.protocol, o);
     this.decoder.onFrame = (f) => {
-      const lost = this.sequence.check(f);
+      const lost = this.sequence.check(f, this.arrivalNs);
       if (lost > 0) this.onGap(lost);
       else if (this.reopened && f.seq === null) this.onGap(null); // no sequence numbers: size unknown
       this.reopened = false;
