@@ -176,6 +176,13 @@ t.test(
     t.ok(await waitFor(() => ok.connected, 5000), 'the password from the file is accepted');
     t.ok(await waitFor(() => wrong.lastError !== null, 5000), `refused: ${wrong.lastError}`);
     t.match(wrong.lastError, /Bad username or password|Not authorized/i);
+    // The credential is fixed while the daemon runs (a rotated systemd credential): the refused
+    // publisher keeps retrying, reads the file again, and gets in.
+    await writeFile(join(dir, 'bad'), `${secret}\n`);
+    t.ok(
+      await waitFor(() => wrong.connected, 15_000),
+      'reconnected after the refusal, with the new password',
+    );
     t.notOk(
       logs.lines.some((l) => l.includes(secret) || l.includes('wrong-password-5678')),
       'no password in any log line',
