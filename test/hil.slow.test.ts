@@ -249,7 +249,7 @@ t.test(
 );
 
 t.test(
-  'replay and record refuse a bad target with one line and exit 4; a missing device is retried, not fatal',
+  'replay and record refuse a bad target with one line and exit 4; a missing device is retried, then exit 6',
   async (t) => {
     const record = rec('mitdb', '100');
     const bad = await cli('replay', record, '--to', 'tty:/dev/x');
@@ -270,8 +270,9 @@ t.test(
       '--seconds',
       '1',
     );
-    t.equal(rec1.code, 0, 'the capture waits for the device to appear, then ends at --seconds');
+    t.equal(rec1.code, 6, 'the capture waits for the device, then fails at --seconds: nothing captured');
     t.match(rec1.err, /source disconnected: .*no-such-tty/);
+    t.match(rec1.err, /serial:\/dev\/no-such-tty: no samples received/);
   },
 );
 

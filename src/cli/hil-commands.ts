@@ -3,6 +3,7 @@ import { capture } from '../hil/capture.js';
 import { openCanReplayPort, openReplayPort, parseTarget, replayRecord } from '../hil/replay.js';
 import { enterRealtime } from '../hil/realtime.js';
 import { SERIAL_PROTOCOLS, type SerialProtocol } from '../protocols/types.js';
+import { UnavailableError } from '../errors.js';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -104,6 +105,9 @@ async function recordCommand(o: RecordOpts): Promise<void> {
     log: say,
   });
   if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  // Nothing captured is a failure, not a success with an empty record.
+  if (r.samples === 0)
+    throw new UnavailableError(`${o.from}: no samples received (see the source lines above)`);
 }
 
 export function addHilCommands(program: Command): void {

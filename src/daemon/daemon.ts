@@ -321,6 +321,7 @@ export class Daemon {
       windows: s.windows,
       events: s.events.new + s.events.update + s.events.end,
       outboxDepth: s.outboxDepth,
+      outboxLost: s.outboxCutRecords,
       reconnects: s.source.reconnects + Math.max(0, s.mqttConnects - 1),
       crcErrors: s.source.crcErrors,
       inferenceP50Ms: s.inference?.count ? s.inference.percentile(0.5) : null,

@@ -79,7 +79,9 @@ async function broker(c: Config): Promise<Check> {
     return {
       verdict: 'ok',
       name: 'broker',
-      detail: `${redactUrl(m.url)} reachable${m.username ? `, authenticated as ${m.username}` : ''}`,
+      detail:
+        `${redactUrl(m.url)} reachable${m.username ? `, authenticated as ${m.username}` : ''}; ` +
+        'whether it keeps QoS 1 messages across its restart cannot be seen from here (README: persistence)',
     };
   } catch (err) {
     return {

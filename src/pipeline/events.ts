@@ -67,6 +67,7 @@ export interface DaemonStats {
   windows: { good: number; acceptable: number; unusable: number };
   events: number;
   outboxDepth: number;
+  outboxLost: number;
   reconnects: number;
   crcErrors: number;
   inferenceP50Ms: number | null;

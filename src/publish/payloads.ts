@@ -151,6 +151,7 @@ export const TOPIC_SCHEMAS = {
       'windows',
       'events',
       'outboxDepth',
+      'outboxLost',
       'reconnects',
       'crcErrors',
       'inferenceP50Ms',
@@ -171,6 +172,8 @@ export const TOPIC_SCHEMAS = {
       },
       events: { type: 'integer', minimum: 0 },
       outboxDepth: { type: 'integer', minimum: 0 },
+      /** Records cut from a torn outbox at start: accepted events lost, at most. */
+      outboxLost: { type: 'integer', minimum: 0 },
       reconnects: { type: 'integer', minimum: 0 },
       crcErrors: { type: 'integer', minimum: 0 },
       inferenceP50Ms: { type: ['number', 'null'] },
@@ -253,6 +256,7 @@ export function statsPayload(s: {
   windows: { good: number; acceptable: number; unusable: number };
   events: number;
   outboxDepth: number;
+  outboxLost: number;
   reconnects: number;
   crcErrors: number;
   inferenceP50Ms: number | null;
