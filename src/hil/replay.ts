@@ -305,10 +305,20 @@ export async function openCanReplayPort(
   const mod = await loadSocketCan().catch((err: Error) => {
     throw new RecordError(`can:${iface}`, err.message);
   });
-  const channel = mod.createRawChannel(iface, true) as ReturnType<SocketCanModule['createRawChannel']> & {
+  type SendingChannel = ReturnType<SocketCanModule['createRawChannel']> & {
     send(msg: { id: number; ext: boolean; rtr: boolean; data: Buffer }): void;
   };
-  channel.start();
+  let channel: SendingChannel;
+  try {
+    channel = mod.createRawChannel(iface, true) as SendingChannel;
+    channel.start();
+  } catch (err) {
+    // socketcan says only "Error while creating channel": name the interface and the likely cause.
+    throw new RecordError(
+      `can:${iface}`,
+      `cannot open the CAN interface (${(err as Error).message}; does it exist and is it up? ip link show ${iface})`,
+    );
+  }
   return {
     write: async (b) => {
       for (const line of Buffer.from(b).toString('latin1').split('\r')) {
