@@ -138,12 +138,23 @@ t.test(
     t.match(metrics, /^ecg_emotiond_outbox_depth \d+$/m);
     t.match(metrics, /^ecg_emotiond_resident_memory_bytes [1-9]\d*$/m);
     // The source went silent after the replay: still alive (it says so honestly), still 200.
-    t.ok(await waitFor(() => log.includes('source silent'), 10_000), 'the source reports silence');
+    const lastSourceLine = () =>
+      log
+        .split('\n')
+        .filter((l) => /"msg":"source /.test(l))
+        .at(-1) ?? '';
+    t.ok(
+      await waitFor(() => lastSourceLine().includes('source silent'), 10_000),
+      'the source reports silence',
+    );
     t.equal(
       (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).status,
       200,
       'a silent source is not a dead pipeline',
     );
+    const readyz = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
+    t.equal(readyz.status, 503, 'but not ready: no ECG is streaming');
+    t.match(await readyz.json(), { ready: false, source: 'silent', mqttConnected: true });
 
     daemon.kill('SIGTERM');
     const code = await new Promise((r) => daemon.on('exit', r));

@@ -175,7 +175,7 @@ function latencyMetrics(s: HealthSnapshot): string[] {
   ];
 }
 
-/** GET /healthz (200 alive, 503 not) and GET /metrics on loopback. */
+/** GET /healthz (200 alive, 503 not), GET /readyz (200 streaming and connected) and GET /metrics. */
 export function startHealthServer(
   host: string,
   port: number,
@@ -195,6 +195,12 @@ export function startHealthServer(
           outboxDepth: s.outboxDepth,
         }),
       );
+    } else if (req.url === '/readyz') {
+      // Ready: the sensor streaming and the broker connected. Liveness (/healthz) stays 200 while
+      // a missing sensor or broker is retried; readiness says the service is doing its job.
+      const ready = s.alive && s.source.state === 'connected' && s.mqttConnected;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ready, source: s.source.state, mqttConnected: s.mqttConnected }));
     } else if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(metricsText(s));
