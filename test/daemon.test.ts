@@ -50,6 +50,8 @@ t.test(
         flags: Array.from(f.flags.subarray(0, f.length)),
         rate: f.sampleRateHz,
       });
+    const kinds: string[] = [];
+    src.onDropped = (kind) => kinds.push(kind);
     wire.send({}); // configured: 250 Hz, 200 units per mV
     wire.send({ sampleRateHz: 250, gain: 100, baseline: 100, flags: FrameFlag.LeadOff });
     t.same(got[0], { mv: [1, 2], flags: [0, 0], rate: 250 });
@@ -69,12 +71,14 @@ t.test(
       wire.send(bad);
     t.equal(got.length, 2, 'nothing implausible passed');
     t.equal(src.stats.implausible, 5, 'each counted');
+    t.same(kinds, ['implausible rate', 'implausible gain'], 'each kind said once');
     // A rate that flaps every frame never restarts the stream; one that holds is taken.
     for (let i = 0; i < 10; i++) wire.send({ sampleRateHz: i % 2 ? 500 : 1000 });
     t.ok(
       got.every((g) => g.rate === 250),
       'flapping rates dropped',
     );
+    t.equal(kinds.at(-1), 'flapping rate', 'and said once');
     for (let i = 0; i < 3; i++) wire.send({ sampleRateHz: 500 });
     t.equal(got.at(-1)!.rate, 500, 'a new rate held for three frames is taken');
   },

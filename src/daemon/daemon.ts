@@ -17,6 +17,7 @@ import { EventLogSink } from '../sinks/event-log-sink.js';
 import { MqttSink } from '../sinks/mqtt-sink.js';
 import type { Sink } from '../sinks/sink.js';
 import { sourceFromConfig } from '../sources/from-config.js';
+import { ScaledSource } from '../sources/scaled-source.js';
 import type { EcgFrame, EcgSource } from '../sources/source.js';
 import { EventBus, type PipelineEvents } from '../pipeline/events.js';
 import { type HealthSnapshot, startHealthServer } from './health.js';
@@ -276,6 +277,10 @@ export class Daemon {
   private wireSource(): void {
     const log = this.log;
     this.source.onState = (state, detail) => log.info({ state, detail }, `source ${state}: ${detail}`);
+    if (this.source instanceof ScaledSource) {
+      this.source.onDropped = (kind, detail) =>
+        log.warn({ kind, detail }, `frames dropped: ${kind} (${detail}); every one is counted on /metrics`);
+    }
     this.source.onGap = (lost) => {
       log.warn({ lost }, `gap: ${lost ?? 'an unknown number of'} samples lost`);
       this.pipeline?.gap(lost);

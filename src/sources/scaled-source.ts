@@ -25,6 +25,9 @@ const RATE_CONFIRM_FRAMES = 3;
  */
 export class ScaledSource implements EcgSource {
   onFrame: (frame: EcgFrame, arrivalNs: bigint) => void = () => {};
+  /** Called once per kind of dropped frame (the first of each), for the log; all are counted. */
+  onDropped: (kind: DropKind, detail: string) => void = () => {};
+  private readonly droppedKinds = new Set<DropKind>();
   readonly name: string;
   private readonly frame: EcgFrame = {
     mv: new Float64Array(256),
@@ -78,8 +81,13 @@ export class ScaledSource implements EcgSource {
     const own = f.gain !== undefined && f.baseline !== undefined;
     const gain = own ? f.gain! : s.bitalino ? BITALINO_ECG.gain : s.gain;
     const baseline = own ? f.baseline! : s.bitalino ? BITALINO_ECG.baseline : s.baseline;
-    if (!plausible(rate, gain, baseline) || !this.rateHolds(rate)) {
+    const bad = implausible(rate, gain, baseline) ?? (this.rateHolds(rate) ? null : 'flapping rate');
+    if (bad) {
       this.rejected++;
+      if (!this.droppedKinds.has(bad)) {
+        this.droppedKinds.add(bad);
+        this.onDropped(bad, `rate ${rate} Hz, gain ${gain}, baseline ${baseline}`);
+      }
       return;
     }
     const n = f.samples.length;
@@ -118,13 +126,12 @@ export class ScaledSource implements EcgSource {
   }
 }
 
-function plausible(rate: number, gain: number, baseline: number): boolean {
-  return (
-    rate >= PLAUSIBLE_RATE_HZ.min &&
-    rate <= PLAUSIBLE_RATE_HZ.max &&
-    Number.isFinite(gain) &&
-    Math.abs(gain) >= 1e-6 &&
-    Math.abs(gain) <= 1e9 &&
-    Number.isFinite(baseline)
-  );
+/** Why a frame is dropped: a value outside what a sensor can mean, or a rate that does not hold. */
+export type DropKind = 'implausible rate' | 'implausible gain' | 'implausible baseline' | 'flapping rate';
+
+function implausible(rate: number, gain: number, baseline: number): DropKind | null {
+  if (!(rate >= PLAUSIBLE_RATE_HZ.min && rate <= PLAUSIBLE_RATE_HZ.max)) return 'implausible rate';
+  if (!(Number.isFinite(gain) && Math.abs(gain) >= 1e-6 && Math.abs(gain) <= 1e9)) return 'implausible gain';
+  if (!Number.isFinite(baseline)) return 'implausible baseline';
+  return null;
 }
