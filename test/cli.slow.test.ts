@@ -142,6 +142,27 @@ t.test('what the environment lacks is one line and exit 6 or 3, never a stack tr
     /mqtt\.passwordFile: \S+ is not readable \(ENOENT\)/,
     'run, password file missing',
   );
+  oneLine(
+    cli('demo', '--record', join(dir, 'no-such-record'), '--out-dir', join(dir, 'demo2')),
+    4,
+    /no-such-record: no such record/,
+    'demo of a missing record',
+  );
+  // The health port already taken: refused in one line naming the key, after the model loaded.
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  const port = (taken.address() as { port: number }).port;
+  const health = join(dir, 'health.yaml');
+  await writeFile(
+    health,
+    `outbox:\n  dir: ${join(dir, 'outbox2')}\nmqtt:\n  url: mqtt://127.0.0.1:9\nhealth:\n  enabled: true\n  port: ${port}\nmodel:\n  providers: [cpu]\n`,
+  );
+  const inUse = spawnSync(process.execPath, [BIN, 'run', '--config', health], { encoding: 'utf8' });
+  taken.close();
+  t.equal(inUse.status, 3, 'health port in use: exit 3');
+  t.match(inUse.stderr, new RegExp(`health\\.port: 127\\.0\\.0\\.1:${port} is not usable \\(EADDRINUSE\\)`));
+  t.notMatch(inUse.stderr, /\n\s+at /, 'no stack trace');
   const env = spawnSync(process.execPath, [BIN, 'config'], {
     encoding: 'utf8',
     env: { ...process.env, ECG_EMOTIOND__VEHICLE_ID: '[' },
