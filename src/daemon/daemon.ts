@@ -65,8 +65,9 @@ const LIVE_SECTIONS = ['log', 'decision'] as const;
 
 /**
  * The one composition root: a validated config (plus optional parts) in, a running daemon out.
- * Source → Pipeline (typed events) → sinks (MQTT through the outbox, event log, health, watchdog).
- * `run`, `demo` and the benchmarks all build it here.
+ * Source → Pipeline (typed events) → sinks (MQTT through the outbox, the event log, any extra);
+ * health, metrics and the systemd watchdog read its snapshot and liveness. `run`, `demo` and the
+ * benchmarks all build it here.
  */
 export class Daemon {
   readonly events = new EventBus<PipelineEvents>();
