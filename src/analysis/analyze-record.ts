@@ -6,7 +6,7 @@ import { DEFAULT_WINDOW_SPEC, type WindowSpec } from '../dsp/window-spec.js';
 import type { EcgWindow } from '../dsp/windower.js';
 import { RecordError } from '../records/errors.js';
 import { openChannel } from '../records/open.js';
-import type { ChannelInfo } from '../records/types.js';
+import { atRail, type ChannelInfo } from '../records/types.js';
 
 export interface AnalyzeOptions {
   channel?: number | string;
@@ -112,12 +112,6 @@ export async function analyzeRecord(path: string, options: AnalyzeOptions = {}):
     maxDecisionDelayS: maxDelay / spec.sampleRateHz,
     windows,
   };
-}
-
-function atRail(info: ChannelInfo, d: number): boolean {
-  return (
-    (info.digitalMin !== null && d <= info.digitalMin) || (info.digitalMax !== null && d >= info.digitalMax)
-  );
 }
 
 export interface AnalysisSummary {

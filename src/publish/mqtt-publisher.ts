@@ -5,6 +5,9 @@ import type { Logger } from '../log.js';
 import { redactUrl } from '../redact.js';
 import type { Outbox } from './outbox.js';
 
+/** The password file's content: read at the first connect and again before every retry. */
+const readPassword = (file: string): string => readFileSync(file, 'utf8').trim();
+
 export interface PublisherOptions {
   /** mqtt://host:1883 or mqtts://host:8883 */
   url: string;
@@ -80,7 +83,7 @@ export class MqttPublisher {
       connectTimeout: 5000,
       will: { topic: `${o.baseTopic}/state`, payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(o.username ? { username: o.username } : {}),
-      ...(o.passwordFile ? { password: (await readFile(o.passwordFile, 'utf8')).trim() } : {}),
+      ...(o.passwordFile ? { password: readPassword(o.passwordFile) } : {}),
       ...(o.tls?.caFile ? { ca: await readFile(o.tls.caFile) } : {}),
       ...(o.tls?.certFile ? { cert: await readFile(o.tls.certFile) } : {}),
       ...(o.tls?.keyFile ? { key: await readFile(o.tls.keyFile) } : {}),
@@ -108,7 +111,7 @@ export class MqttPublisher {
       // The password is read again at every attempt (a rotated systemd credential counts at once).
       if (o.passwordFile) {
         try {
-          client.options.password = readFileSync(o.passwordFile, 'utf8').trim();
+          client.options.password = readPassword(o.passwordFile);
         } catch (err) {
           o.log.warn(
             { err: (err as Error).message },

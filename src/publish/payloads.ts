@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import type { ValidateFunction } from 'ajv';
 import { lazyValidator } from '../json-schema.js';
 import type { EmotionContext, EmotionDecision } from '../decision/decider.js';
+import type { DaemonStats } from '../pipeline/events.js';
 
 /**
  * The MQTT contract: one JSON Schema per topic under `<prefix>/<vehicle_id>/` (also written to
@@ -250,17 +251,7 @@ export function signalQualityPayload(
 }
 
 /** The periodic `stats` payload; `reconnects` counts the source's and the broker's. */
-export function statsPayload(s: {
-  uptimeS: number;
-  samples: number;
-  windows: { good: number; acceptable: number; unusable: number };
-  events: number;
-  outboxDepth: number;
-  outboxLost: number;
-  reconnects: number;
-  crcErrors: number;
-  inferenceP50Ms: number | null;
-}) {
+export function statsPayload(s: DaemonStats) {
   return { ...s, uptimeS: Math.round(s.uptimeS * 10) / 10, ...stamp() };
 }
 

@@ -19,6 +19,14 @@ export interface ChannelInfo {
   digitalMax: number | null;
 }
 
+/** Whether a digital value sits at the channel's ADC rails (the signal was clipped there). */
+export function atRail(info: ChannelInfo, digital: number): boolean {
+  return (
+    (info.digitalMin !== null && digital <= info.digitalMin) ||
+    (info.digitalMax !== null && digital >= info.digitalMax)
+  );
+}
+
 export interface Chunk {
   /** Index of the first sample of this chunk in the channel. */
   startSample: number;

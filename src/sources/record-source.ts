@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { SampleFlag } from '../dsp/flags.js';
 import { openChannel } from '../records/open.js';
-import type { ChannelInfo, ChannelReader } from '../records/types.js';
+import { atRail, type ChannelInfo, type ChannelReader } from '../records/types.js';
 import type { EcgFrame, EcgSource, SourceState, SourceStats } from './source.js';
 
 export interface RecordSourceOptions {
@@ -122,12 +122,9 @@ export class RecordSource implements EcgSource {
       f.mv = new Float64Array(n);
       f.flags = new Uint8Array(n);
     }
-    const { digitalMin: lo, digitalMax: hi } = this.info;
     for (let i = 0; i < n; i++) {
       f.mv[i] = physical[i];
-      const d = digital ? digital[i] : 0;
-      f.flags[i] =
-        digital && ((lo !== null && d <= lo) || (hi !== null && d >= hi)) ? SampleFlag.Saturated : 0;
+      f.flags[i] = digital && atRail(this.info, digital[i]) ? SampleFlag.Saturated : 0;
     }
     f.length = n;
     this.frames++;
