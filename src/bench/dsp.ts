@@ -111,8 +111,8 @@ export async function prepareDsp(
     const sections = cleaningSections(DEFAULT_CLEANING, 500);
     const arena = new DspArena(SosCascade.arenaBytes(sections.length) + DspArena.bytesFor(frame));
     const cascadeFrame = arena.f64(frame); // the kernel filters buffers of its arena, here in place
-    const cascade = new SosCascade(sections, arena, cascadeFrame);
-    const filter = (_: Float64Array, n: number) => cascade.process(0, n);
+    const cascade = new SosCascade(sections, arena);
+    const filter = (_: Float64Array, n: number) => cascade.process(cascadeFrame, 0, n);
     run = (s) => throughput(rec.x, frame, s, filter, cascadeFrame);
     rateHz = 500;
   } else {

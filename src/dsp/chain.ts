@@ -8,7 +8,7 @@ import { RPeakDetector } from './rpeak-detector.js';
 import { SosCascade } from './sos-cascade.js';
 import { DspArena } from './wasm/arena.js';
 import { DEFAULT_WINDOW_SPEC, type WindowSpec } from './window-spec.js';
-import { type EcgWindow, Windower } from './windower.js';
+import { type EcgWindow, type RatedFrame, Windower } from './windower.js';
 
 export interface CleaningOptions {
   highpassHz: number;
@@ -62,6 +62,8 @@ export class EcgChain {
   private readonly clean: Float64Array;
   /** The cleaned stream: windows are cut from it and R peaks located in it. */
   private readonly cleanRing: SampleRing;
+  /** Each frame as the windower takes it (one object, reused). */
+  private readonly frame: RatedFrame;
   private primed = false;
   private gapPending = false;
   private lastBeat = Number.NaN;
@@ -84,11 +86,11 @@ export class EcgChain {
     );
     this.resampler = new Resampler(options.inputRateHz, fs, { ...resampling, arena });
     this.clean = arena.f64(outMax);
-    this.cascade = new SosCascade(sections, arena, this.resampler.out, this.clean);
+    this.cascade = new SosCascade(sections, arena);
     this.cleanRing = new SampleRing(cleanRingLength, arena);
     this.detector = new RPeakDetector({
       sampleRateHz: fs,
-      frame: this.clean,
+      maxFrame: outMax,
       arena,
       maxDelayS: options.maxDecisionDelayS ?? 0.5,
       clean: this.cleanRing,
@@ -96,9 +98,6 @@ export class EcgChain {
     this.windower = new Windower(this.spec, this.beats, {
       ring: this.cleanRing,
       arena,
-      raw: this.resampler.out,
-      clean: this.clean,
-      band: this.detector.band,
       decisionDelaySamples: this.detector.maxDelaySamples,
       thresholds: options.thresholds,
     });
@@ -110,6 +109,14 @@ export class EcgChain {
       this.onBeat(index, bpm, decidedAt);
     };
     this.windower.onWindow = (w) => this.onWindow(w);
+    this.frame = {
+      raw: this.resampler.out,
+      clean: this.clean,
+      length: 0,
+      qrs: this.detector,
+      flags: null,
+      ingressNs: 0n,
+    };
   }
 
   /** Samples were lost before the next pushed sample: windows spanning it are never usable. */
@@ -148,13 +155,13 @@ export class EcgChain {
       this.cascade.primeWith(raw[0]);
       this.primed = true;
     }
-    // The cascade writes the cleaned frame into the ring too, unless the frame wraps there.
-    const slot = this.cleanRing.slotFor(m);
-    this.cascade.process(0, m, slot);
-    if (slot >= 0) this.cleanRing.advance(m);
-    else this.cleanRing.push(clean, 0, m);
+    this.cascade.process(raw, 0, m, clean, this.cleanRing);
     this.onClean?.(clean, m);
-    this.detector.process(m);
-    this.windower.process(this.detector, flagged ? rs.outFlags : null, m, ingressNs);
+    this.detector.process(clean, m);
+    const frame = this.frame;
+    frame.length = m;
+    frame.flags = flagged ? rs.outFlags : null;
+    frame.ingressNs = ingressNs;
+    this.windower.process(frame);
   }
 }

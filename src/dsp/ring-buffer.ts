@@ -9,6 +9,7 @@ export class SampleRing {
   private readonly values: Float64Array;
   /** Byte offset of the values in their arena, or -1 when they are not in one. */
   private readonly valuesAt: number;
+  private readonly arena: DspArena | null;
   /** Absolute index of the next sample to be written. */
   written = 0;
 
@@ -19,15 +20,16 @@ export class SampleRing {
     this.capacity = capacity;
     this.values = arena ? arena.f64(capacity) : new Float64Array(capacity);
     this.valuesAt = arena ? arena.offsetOf(this.values) : -1;
+    this.arena = arena ?? null;
   }
 
   /**
-   * Where in the arena the next `length` samples go, if they lie in one run (the ring is in an
+   * Where in `arena` the next `length` samples go, if they lie in one run (the ring is in that
    * arena and they do not wrap), else -1. Whoever writes them there then calls `advance`.
    */
-  slotFor(length: number): number {
+  slotFor(length: number, arena: DspArena): number {
     const w = this.written % this.capacity;
-    return this.valuesAt >= 0 && w + length <= this.capacity ? this.valuesAt + 8 * w : -1;
+    return this.arena === arena && w + length <= this.capacity ? this.valuesAt + 8 * w : -1;
   }
 
   /** Counts `length` samples written in place at slotFor(length). */

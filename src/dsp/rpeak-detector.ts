@@ -1,6 +1,6 @@
 import { butterworthBandpass } from './filter-design.js';
 import type { SampleRing } from './ring-buffer.js';
-import { DspArena } from './wasm/arena.js';
+import { DspArena, InputOffset } from './wasm/arena.js';
 
 /**
  * Streaming QRS detector after Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
@@ -30,15 +30,29 @@ export interface DetectorOptions {
   sampleRateHz: number;
   /** Largest allowed decision delay (peak to report), seconds. */
   maxDelayS?: number;
-  /** Where the caller puts each frame's cleaned samples before `process`: a buffer of `arena`. */
-  frame: Float64Array;
-  /** Lends the detector `RPeakDetector.arenaBytes(sampleRateHz, frame.length)`. */
+  /** Most samples one `process` call brings. */
+  maxFrame: number;
+  /**
+   * Lends the detector `RPeakDetector.arenaBytes(sampleRateHz, maxFrame)`; each frame given to
+   * `process` is a buffer of it.
+   */
   arena: DspArena;
   /**
    * The cleaned stream, filled by the caller up to the end of each frame before `process` (the R
    * peak is located in it); it must hold the last second.
    */
   clean: SampleRing;
+}
+
+/**
+ * A frame's QRS-band samples (at the detector's rate): band[j] is frame position
+ * bandFirst + j * decimation, for j < bandLength.
+ */
+export interface QrsBand {
+  readonly band: Float64Array;
+  readonly bandFirst: number;
+  readonly bandLength: number;
+  readonly decimation: number;
 }
 
 const HISTORY = 8;
@@ -70,7 +84,7 @@ class RecentMean {
 /** The lowest rate detection runs at (Pan & Tompkins' own). */
 const MIN_DETECTION_RATE_HZ = 200;
 
-export class RPeakDetector {
+export class RPeakDetector implements QrsBand {
   readonly sampleRateHz: number;
   /** Largest decision delay, in input samples. */
   readonly maxDelaySamples: number;
@@ -91,8 +105,8 @@ export class RPeakDetector {
   // looked up once): the band-pass coefficients; the filter, derivative and MWI-sum state; the
   // MWI's ring of squares; and the MWI of each detection sample of the frame.
   private readonly arena: DspArena;
-  private readonly frameAt: number;
-  private readonly frameLength: number;
+  private readonly frame: InputOffset;
+  private readonly maxFrame: number;
   private readonly bandCoefAt: number;
   private readonly featureStateAt: number;
   private readonly mwiRingAt: number;
@@ -157,7 +171,7 @@ export class RPeakDetector {
 
   constructor(options: DetectorOptions) {
     const inputRate = options.sampleRateHz;
-    const layout = detectorLayout(inputRate, options.frame.length);
+    const layout = detectorLayout(inputRate, options.maxFrame);
     this.sampleRateHz = inputRate;
     this.decimation = layout.decimation;
     const fs = inputRate / this.decimation;
@@ -173,8 +187,8 @@ export class RPeakDetector {
     this.deferMax = Math.max(0, this.maxDelayDetection - this.rLookback - this.ms200);
     const arena = options.arena;
     this.arena = arena;
-    this.frameAt = arena.offsetOf(options.frame);
-    this.frameLength = options.frame.length;
+    this.frame = new InputOffset(arena);
+    this.maxFrame = options.maxFrame;
     const coef = arena.f64(10);
     coef.set(butterworthBandpass(2, 5, 15, fs).flat()); // order 2: always two sections
     this.bandCoefAt = arena.offsetOf(coef);
@@ -208,9 +222,9 @@ export class RPeakDetector {
     this.schedule();
   }
 
-  /** Feeds the `length` cleaned samples at the start of the frame buffer. Indices continue across calls. */
-  process(length: number): void {
-    if (length > this.frameLength) throw new RangeError(`frame of ${length} exceeds the detector's buffer`);
+  /** Feeds the first `length` cleaned samples of `frame`. Indices continue across calls. */
+  process(frame: Float64Array, length: number): void {
+    if (length > this.maxFrame) throw new RangeError(`frame of ${length} exceeds the detector's buffers`);
     const mwis = this.mwi;
     const ms95 = this.ms95;
     const learnUntil = this.learnUntil;
@@ -220,7 +234,7 @@ export class RPeakDetector {
     // Detection samples: those whose absolute input index is a multiple of the decimation.
     const bandFirst = (dec - (first % dec)) % dec;
     const count = this.arena.kernels.qrsFeatures(
-      this.frameAt,
+      this.frame.of(frame),
       bandFirst,
       length,
       dec,

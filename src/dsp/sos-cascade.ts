@@ -1,10 +1,11 @@
 import type { Section } from './filter-design.js';
-import { DspArena } from './wasm/arena.js';
+import type { SampleRing } from './ring-buffer.js';
+import { DspArena, InputOffset } from './wasm/arena.js';
 
 /**
  * A streaming cascade of biquads in direct form I, run by the `cascade` kernel of dsp.wat. It
- * filters one buffer of an arena into another (or in place), both fixed at construction, so a
- * frame costs one kernel call; coefficients and state live in the arena too.
+ * filters one buffer of its arena into another (or in place), so a frame costs one kernel call;
+ * coefficients and state live in the arena too.
  *
  * Direct form I rather than the transposed form II: its recursion passes through one multiply and
  * one add per sample (a1·y[n-1]), where DF2T's passes through two of each, so a section runs at
@@ -19,17 +20,16 @@ export class SosCascade {
   // Byte offsets in the arena, looked up once (a typed array's byteOffset is slow to read).
   private readonly coefAt: number;
   private readonly stateAt: number;
-  private readonly inputAt: number;
-  private readonly outputAt: number;
-  private readonly length: number;
+  private readonly input: InputOffset;
+  private readonly output: InputOffset;
 
   /** Bytes of arena a cascade of `sections` takes (coefficients and state). */
   static arenaBytes(sections: number): number {
     return DspArena.bytesFor(sections * 5, sections * 4);
   }
 
-  /** Filters `input` into `output` (the same buffer by default), both buffers of `arena`. */
-  constructor(sections: readonly Section[], arena: DspArena, input: Float64Array, output = input) {
+  /** A cascade whose inputs and outputs are buffers of `arena`. */
+  constructor(sections: readonly Section[], arena: DspArena) {
     if (sections.length === 0) throw new RangeError('a cascade needs at least one section');
     this.sectionCount = sections.length;
     this.arena = arena;
@@ -40,9 +40,8 @@ export class SosCascade {
     });
     this.coefAt = arena.offsetOf(this.coef);
     this.stateAt = arena.offsetOf(this.state);
-    this.inputAt = arena.offsetOf(input);
-    this.outputAt = arena.offsetOf(output);
-    this.length = Math.min(input.length, output.length);
+    this.input = new InputOffset(arena);
+    this.output = new InputOffset(arena);
   }
 
   /** Sets the state to the steady state for a constant input `x0` (avoids a start-up step transient). */
@@ -58,20 +57,32 @@ export class SosCascade {
   }
 
   /**
-   * Filters input[offset .. offset+length) into output at the same indices, and into the arena at
-   * byte offset `copyTo` too unless it is -1 (a ring's slot: see SampleRing.slotFor).
+   * Filters input[offset .. offset+length) into output at the same indices (in place by default),
+   * and appends the filtered samples to `ring` too when one is given (written in place when the
+   * ring is in this arena and they do not wrap there).
    */
-  process(offset: number, length: number, copyTo = -1): void {
-    if (offset < 0 || offset + length > this.length)
-      throw new RangeError(`[${offset}, ${offset + length}) is outside the cascade's ${this.length} samples`);
+  process(
+    input: Float64Array,
+    offset: number,
+    length: number,
+    output: Float64Array = input,
+    ring: SampleRing | null = null,
+  ): void {
+    if (offset < 0 || offset + length > Math.min(input.length, output.length))
+      throw new RangeError(`[${offset}, ${offset + length}) is outside the cascade's buffers`);
+    const outputAt = this.output.of(output) + 8 * offset;
+    const slot = ring?.slotFor(length, this.arena) ?? -1;
     this.arena.kernels.cascade(
       this.coefAt,
       this.stateAt,
-      this.inputAt + 8 * offset,
-      this.outputAt + 8 * offset,
+      this.input.of(input) + 8 * offset,
+      outputAt,
       length,
       this.sectionCount,
-      copyTo < 0 ? this.outputAt + 8 * offset : copyTo,
+      slot < 0 ? outputAt : slot,
     );
+    if (ring === null) return;
+    if (slot >= 0) ring.advance(length);
+    else ring.push(output, offset, length);
   }
 }

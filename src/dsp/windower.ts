@@ -10,7 +10,8 @@ import {
   rateWindow,
 } from './quality.js';
 import type { SampleRing } from './ring-buffer.js';
-import { DspArena } from './wasm/arena.js';
+import type { QrsBand } from './rpeak-detector.js';
+import { DspArena, InputOffset } from './wasm/arena.js';
 import type { WindowSpec } from './window-spec.js';
 import { gcd } from './resampler.js';
 
@@ -62,14 +63,18 @@ const CMIN = 15;
 const CMAX = 16;
 const FIELDS = 18;
 
-/**
- * Where a frame's QRS-band samples (at the detector's rate) sit in the band buffer given at
- * construction: band[j] is frame position bandFirst + j * decimation, for j < bandLength.
- */
-export interface QrsBand {
-  readonly bandFirst: number;
-  readonly bandLength: number;
-  readonly decimation: number;
+/** What the windower takes per frame: buffers of its arena, valid during the call. */
+export interface RatedFrame {
+  /** The resampled samples before cleaning. */
+  raw: Float64Array;
+  /** The same samples cleaned; the caller has appended them to the windower's ring already. */
+  clean: Float64Array;
+  length: number;
+  qrs: QrsBand;
+  /** The samples' flags, or null when none is set. */
+  flags: Uint8Array | null;
+  /** Ingress time (process.hrtime.bigint) of the frame. */
+  ingressNs: bigint;
 }
 
 /** A raw run this long with no change at all is a flatline (a pinned or disconnected input). */
@@ -113,17 +118,15 @@ export class Windower {
   private basePrimed = false;
   private readonly window: EcgWindow;
   private readonly arena: DspArena;
-  private readonly raw: Float64Array;
-  private readonly frameLength: number;
   /**
    * The blockStats kernel's state: the last raw value and its repeats (flatline runs), the
    * baseline filter's two state values. Byte offsets of the kernel's buffers looked up once.
    */
   private readonly kernelState: Float64Array;
   private readonly kernelStateAt: number;
-  private readonly cleanAt: number;
-  private readonly rawAt: number;
-  private readonly bandAt: number;
+  private readonly clean: InputOffset;
+  private readonly raw: InputOffset;
+  private readonly band: InputOffset;
   /** Normalisation of the window last emitted: (x - shift) * scale. */
   private shift = 0;
   private scale = 1;
@@ -137,14 +140,7 @@ export class Windower {
     options: {
       /** The cleaned stream, filled by the caller up to the end of each frame; holds a window or more. */
       ring: SampleRing;
-      /**
-       * Each frame's samples before (raw, resampled) and after cleaning: buffers of `arena`,
-       * which lends `Windower.arenaBytes` more.
-       */
-      raw: Float64Array;
-      clean: Float64Array;
-      /** The detector's QRS-band buffer (in `arena`), placed as each `process` call's `qrs` says. */
-      band: Float64Array;
+      /** Lends the windower `Windower.arenaBytes`; each frame's buffers are buffers of it. */
       arena: DspArena;
       decisionDelaySamples: number;
       thresholds?: QualityThresholds;
@@ -162,8 +158,6 @@ export class Windower {
     this.ring = options.ring;
     const arena = options.arena;
     this.arena = arena;
-    this.raw = options.raw;
-    this.frameLength = Math.min(options.raw.length, options.clean.length);
     this.kernelState = arena.f64(KERNEL_STATE);
     this.kernelState[0] = Number.NaN; // no last raw value yet
     this.baseCoef = arena.f64(5);
@@ -172,9 +166,9 @@ export class Windower {
     this.kernelStateAt = arena.offsetOf(this.kernelState);
     this.baseCoefAt = arena.offsetOf(this.baseCoef);
     this.statsAt = arena.offsetOf(this.stats);
-    this.cleanAt = arena.offsetOf(options.clean);
-    this.rawAt = arena.offsetOf(options.raw);
-    this.bandAt = arena.offsetOf(options.band);
+    this.clean = new InputOffset(arena);
+    this.raw = new InputOffset(arena);
+    this.band = new InputOffset(arena);
     this.flatRunMin = Math.round(FLAT_RUN_S * spec.sampleRateHz);
     this.resetBlock(0);
     this.window = {
@@ -211,20 +205,19 @@ export class Windower {
     this.stats[o + CMAX] = Number.NEGATIVE_INFINITY;
   }
 
-  /** Adds the first `length` samples of the raw and clean buffers, with the QRS band and flags. */
-  process(
-    qrs: QrsBand,
-    /** The samples' flags, or null when none is set. */
-    flags: Uint8Array | null,
-    length: number,
-    ingressNs: bigint,
-  ): void {
-    if (length > this.frameLength) throw new RangeError(`frame of ${length} exceeds the windower's buffers`);
+  /** Adds a frame's samples, emitting each window it completes. */
+  process(frame: RatedFrame): void {
+    const { length, qrs, flags, ingressNs } = frame;
+    if (length > Math.min(frame.raw.length, frame.clean.length))
+      throw new RangeError(`frame of ${length} exceeds its buffers`);
     const kernels = this.arena.kernels;
+    const cleanAt = this.clean.of(frame.clean);
+    const rawAt = this.raw.of(frame.raw);
+    const bandAt = this.band.of(qrs.band);
     const bandFirst = qrs.bandFirst;
     const bandStep = qrs.decimation;
     const bandEnd = bandFirst + qrs.bandLength * bandStep;
-    if (!this.basePrimed && length > 0) this.primeBaseline(this.raw[0]);
+    if (!this.basePrimed && length > 0) this.primeBaseline(frame.raw[0]);
     let i = 0;
     // One kernel call per stretch of the frame inside one block: it adds the stretch to the block's row.
     while (i < length) {
@@ -234,10 +227,10 @@ export class Windower {
       const bandCount = Math.max(0, Math.ceil((Math.min(end, bandEnd) - p) / bandStep));
       const row = (this.block % this.blocksPerWindow) * FIELDS;
       kernels.blockStats(
-        this.cleanAt + 8 * i,
-        this.rawAt + 8 * i,
+        cleanAt + 8 * i,
+        rawAt + 8 * i,
         end - i,
-        this.bandAt + 8 * ((p - bandFirst) / bandStep),
+        bandAt + 8 * ((p - bandFirst) / bandStep),
         bandCount,
         (4 - (this.index & 3)) & 3, // the baseline filter runs on every fourth absolute index
         this.baseCoefAt,

@@ -97,6 +97,25 @@ export class DspArena {
   }
 }
 
+/**
+ * The offset of a stage's input view, looked up again only when another view is passed: a stage
+ * takes its input as a typed array each call, and a chain passes the same one every frame.
+ */
+export class InputOffset {
+  private view: Float64Array | null = null;
+  private at = 0;
+
+  constructor(private readonly arena: DspArena) {}
+
+  of(view: Float64Array): number {
+    if (view !== this.view) {
+      this.at = this.arena.offsetOf(view);
+      this.view = view;
+    }
+    return this.at;
+  }
+}
+
 function align(bytes: number): number {
   return Math.ceil(bytes / 16) * 16;
 }
