@@ -1,6 +1,5 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -20,10 +19,11 @@ import { sourceFromConfig } from '../sources/from-config.js';
 import { ScaledSource } from '../sources/scaled-source.js';
 import type { EcgFrame, EcgSource } from '../sources/source.js';
 import { EventBus, type PipelineEvents } from '../pipeline/events.js';
-import { type HealthSnapshot, startHealthServer } from './health.js';
+import { type DaemonSnapshot, HealthSink } from '../sinks/health.js';
+import { SdNotify } from '../sinks/sd-notify.js';
+import { WatchdogSink } from '../sinks/watchdog-sink.js';
 import { Liveness } from './liveness.js';
 import { emptyPipelineStats, Pipeline } from '../pipeline/pipeline.js';
-import { SdNotify } from './sd-notify.js';
 
 /** Parts a caller may bring instead of the ones the config describes. */
 export interface DaemonParts {
@@ -46,6 +46,29 @@ export interface Reconfigured {
   needsRestart: string[];
 }
 
+async function openOutbox(config: Config, name: string): Promise<Outbox> {
+  const o = config.outbox;
+  return Outbox.open(o.dir, {
+    maxBytes: o.maxBytes,
+    fsync: o.fsync,
+    fsyncIntervalMs: o.fsyncIntervalMs,
+  }).catch((err: NodeJS.ErrnoException) => {
+    // Without a writable outbox no event could be accepted safely: refuse to start.
+    const why = err instanceof OutboxInUseError ? err.message : (err.code ?? err.message);
+    throw new ConfigError(name, [`outbox.dir: ${o.dir} is not usable (${why})`]);
+  });
+}
+
+async function openEventLog(config: Config, name: string): Promise<EventLogWriter | null> {
+  const e = config.eventLog;
+  if (!e.path) return null;
+  return EventLogWriter.open(e.path, { ecg: e.ecg, maxBytes: e.maxBytes, keep: e.keep }).catch(
+    (err: NodeJS.ErrnoException) => {
+      throw new ConfigError(name, [`eventLog.path: ${e.path} is not writable (${err.code ?? err.message})`]);
+    },
+  );
+}
+
 /** The MQTT credential and TLS files must be readable before anything starts. */
 async function checkCredentialFiles(config: Config, name: string): Promise<void> {
   const m = config.mqtt;
@@ -65,9 +88,9 @@ const LIVE_SECTIONS = ['log', 'decision'] as const;
 
 /**
  * The one composition root: a validated config (plus optional parts) in, a running daemon out.
- * Source → Pipeline (typed events) → sinks (MQTT through the outbox, the event log, any extra);
- * health, metrics and the systemd watchdog read its snapshot and liveness. `run`, `demo` and the
- * benchmarks all build it here.
+ * Source → Pipeline (typed events) → sinks: MQTT through the outbox, the event log, health and
+ * metrics (which read the daemon's snapshot at each request), the systemd watchdog (fed on the
+ * daemon's liveness ticks), any extra. `run`, `demo` and the benchmarks all build it here.
  */
 export class Daemon {
   readonly events = new EventBus<PipelineEvents>();
@@ -77,11 +100,9 @@ export class Daemon {
   readonly publisher: MqttPublisher;
   private pipeline: Pipeline | null = null;
   private readonly sinks: Sink[];
-  private readonly sd = new SdNotify();
   private readonly liveness: Liveness;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private timers: NodeJS.Timeout[] = [];
-  private health: Server | null = null;
   private startedMs = 0;
 
   private constructor(
@@ -91,12 +112,29 @@ export class Daemon {
     readonly engine: InferenceEngine,
     readonly outbox: Outbox,
     private readonly eventLog: EventLogWriter | null,
+    private readonly sd: SdNotify,
     private readonly parts: DaemonParts,
   ) {
     this.source = parts.source ?? sourceFromConfig(config.source);
     this.publisher = this.buildPublisher();
     this.mqtt = new MqttSink(this.publisher, { vssMirror: config.mqtt.vssMirror });
-    this.sinks = [this.mqtt, ...(eventLog ? [new EventLogSink(eventLog)] : []), ...(parts.sinks ?? [])];
+    const h = config.health;
+    this.sinks = [
+      this.mqtt,
+      ...(eventLog ? [new EventLogSink(eventLog)] : []),
+      ...(h.enabled
+        ? [
+            new HealthSink({
+              host: h.host,
+              port: h.port,
+              snapshot: () => this.snapshot(),
+              configName: parts.configName ?? '(defaults)',
+            }),
+          ]
+        : []),
+      new WatchdogSink(sd, log),
+      ...(parts.sinks ?? []),
+    ];
     this.liveness = new Liveness({
       samples: () => this.stats.samples,
       sourceConnected: () => this.source.state === 'connected',
@@ -112,39 +150,23 @@ export class Daemon {
   static async open(config: Config, parts: DaemonParts = {}): Promise<Daemon> {
     const log = parts.log ?? createLogger(config.log.level);
     const name = parts.configName ?? '(defaults)';
+    const sd = new SdNotify();
     // A first TensorRT engine build takes minutes on an Orin: ask systemd for the time up front.
-    if (config.model.providers.includes('tensorrt')) await new SdNotify().extendTimeout(10 * 60_000);
-    const outbox = await Outbox.open(config.outbox.dir, {
-      maxBytes: config.outbox.maxBytes,
-      fsync: config.outbox.fsync,
-      fsyncIntervalMs: config.outbox.fsyncIntervalMs,
-    }).catch((err: NodeJS.ErrnoException) => {
-      // Without a writable outbox no event could be accepted safely: refuse to start.
-      const why = err instanceof OutboxInUseError ? err.message : (err.code ?? err.message);
-      throw new ConfigError(name, [`outbox.dir: ${config.outbox.dir} is not usable (${why})`]);
-    });
-    const e = config.eventLog;
-    const eventLog = e.path
-      ? await EventLogWriter.open(e.path, { ecg: e.ecg, maxBytes: e.maxBytes, keep: e.keep }).catch(
-          async (err) => {
-            await outbox.close();
-            throw new ConfigError(name, [
-              `eventLog.path: ${e.path} is not writable (${err.code ?? err.message})`,
-            ]);
-          },
-        )
-      : null;
-    await checkCredentialFiles(config, name).catch(async (err) => {
-      await outbox.close();
-      await eventLog?.close();
+    if (config.model.providers.includes('tensorrt')) await sd.extendTimeout(10 * 60_000);
+    const opened: { close(): Promise<void> }[] = [];
+    try {
+      const outbox = await openOutbox(config, name);
+      opened.push(outbox);
+      const eventLog = await openEventLog(config, name);
+      if (eventLog) opened.push(eventLog);
+      await checkCredentialFiles(config, name);
+      const model = await startModel(config.model, log);
+      return new Daemon(config, log, model.pkg, model.engine, outbox, eventLog, sd, parts);
+    } catch (err) {
+      for (const part of opened.reverse()) await part.close().catch(() => {});
+      sd.close();
       throw err;
-    });
-    const model = await startModel(config.model, log).catch(async (err: Error) => {
-      await outbox.close();
-      await eventLog?.close();
-      throw err;
-    });
-    return new Daemon(config, log, model.pkg, model.engine, outbox, eventLog, parts);
+    }
   }
 
   /** Connects to the broker, starts the source and the timers, then tells systemd it is ready. */
@@ -173,17 +195,10 @@ export class Daemon {
     this.source.start();
     this.loopDelay.enable();
     this.startTimers();
+    for (const sink of this.sinks) await sink.start?.();
     const h = this.config.health;
-    if (h.enabled) {
-      this.health = await startHealthServer(h.host, h.port, () => this.snapshot()).catch(
-        (err: NodeJS.ErrnoException) => {
-          throw new ConfigError(this.parts.configName ?? '(defaults)', [
-            `health.port: ${h.host}:${h.port} is not usable (${err.code ?? err.message})`,
-          ]);
-        },
-      );
+    if (h.enabled)
       this.log.info({ port: h.port }, `health on http://${h.host}:${h.port}/healthz and /metrics`);
-    }
     this.log.info(
       { source: this.source.name, model: this.pkg.manifest.name, broker: redactUrl(this.config.mqtt.url) },
       'ecg-emotiond running',
@@ -195,15 +210,15 @@ export class Daemon {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    this.health?.close();
     this.loopDelay.disable();
-    void this.sd.stopping();
+    const stopping = this.sd.stopping();
     await this.source.stop();
     await this.drained();
     for (const sink of this.sinks) await sink.close?.();
     await this.publisher.stop();
     await this.outbox.close();
     await this.engine.close().catch(() => {});
+    await stopping;
   }
 
   /** Resolves when the window in inference (if any) is decided. */
@@ -226,7 +241,7 @@ export class Daemon {
     return { applied: changed.filter(live), needsRestart: changed.filter((k) => !live(k)) };
   }
 
-  snapshot(): HealthSnapshot {
+  snapshot(): DaemonSnapshot {
     const s = this.stats;
     const seen = this.pipeline !== null;
     return {
@@ -235,7 +250,6 @@ export class Daemon {
       inference: seen ? s.inference : null,
       total: seen ? s.total : null,
       publish: seen ? this.mqtt.publishLatency : null,
-      alive: this.liveness.alive,
       source: { state: this.source.state, ...this.source.stats },
       outboxDepth: this.outbox.depth,
       outboxDropped: this.outbox.report.droppedOldest,
@@ -310,9 +324,8 @@ export class Daemon {
   private startTimers(): void {
     const tickMs = Math.min(1000, this.sd.watchdogIntervalMs ?? 1000);
     const tick = setInterval(() => {
-      const died = this.liveness.tick();
-      if (this.liveness.alive && this.sd.watchdogIntervalMs) void this.sd.watchdog();
-      if (died) this.log.warn('pipeline not alive: watchdog not fed');
+      this.liveness.tick();
+      this.events.emit('liveness', this.liveness.alive);
     }, tickMs);
     this.timers.push(tick);
     const every = this.config.mqtt.statsIntervalS;

@@ -10,6 +10,7 @@ import { modelDirOf } from '../model/runtime/load-model.js';
 import { openSession } from '../model/runtime/session.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
+import { datagramSocket } from '../sinks/sd-notify.js';
 
 export type Verdict = 'ok' | 'warn' | 'FAIL';
 export interface Check {
@@ -132,6 +133,19 @@ async function disk(name: string, path: string, needBytes: number): Promise<Chec
   }
 }
 
+/** Whether the daemon can send its systemd notifications itself, as the unit's NotifyAccess=main asks. */
+function notify(): Check {
+  const socket = datagramSocket();
+  socket?.close();
+  return socket
+    ? { verdict: 'ok', name: 'systemd notify', detail: 'sent by the daemon itself (NotifyAccess=main)' }
+    : {
+        verdict: 'warn',
+        name: 'systemd notify',
+        detail: `no node-unix-socket build for ${process.platform}-${process.arch}: each message spawns systemd-notify, which needs NotifyAccess=all`,
+      };
+}
+
 function clock(): Check {
   const r = spawnSync('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { encoding: 'utf8' });
   if (r.status === 0 && r.stdout.trim() === 'yes')
@@ -171,6 +185,7 @@ export async function doctor(configFile: string | undefined): Promise<Check[]> {
   if (config.model.providers.includes('tensorrt') && config.model.tensorrt.engineCacheDir) {
     checks.push(await disk('engine cache disk', config.model.tensorrt.engineCacheDir, 512 * 2 ** 20));
   }
+  checks.push(notify());
   checks.push(clock());
   return checks;
 }

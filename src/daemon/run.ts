@@ -1,9 +1,36 @@
 import { ConfigError, loadConfig } from '../config/load.js';
-import { createLogger } from '../log.js';
-import { Daemon } from './daemon.js';
+import { createLogger, type Logger } from '../log.js';
+import { Daemon, type Reconfigured } from './daemon.js';
 
 /** Longest a SIGTERM may take: stop the source, finish the inference in flight, flush, `offline`. */
 const STOP_LIMIT_MS = 2000;
+
+/**
+ * SIGHUP: re-reads the config file and applies what can change live, logging what it applied and
+ * what needs a restart; an invalid file is logged and the running config kept (resolves null).
+ */
+export async function rereadConfig(
+  daemon: Daemon,
+  configFile: string | undefined,
+  log: Logger,
+): Promise<Reconfigured | null> {
+  try {
+    const next = await loadConfig(configFile);
+    const r = daemon.reconfigure(next);
+    log.info(
+      { ...r, logLevel: next.log.level, decision: next.decision },
+      `configuration re-read: ${r.applied.join(', ') || 'nothing'} applied` +
+        (r.needsRestart.length ? `; ${r.needsRestart.join(', ')} need a restart` : ''),
+    );
+    return r;
+  } catch (err) {
+    log.error(
+      { err: err instanceof ConfigError ? err.message : String(err) },
+      'SIGHUP: config not applied, keeping the running one',
+    );
+    return null;
+  }
+}
 
 /**
  * `ecg-emotiond run --config FILE`: the daemon until SIGTERM/SIGINT. SIGHUP re-reads the config and
@@ -20,23 +47,7 @@ export async function runDaemon(configFile: string | undefined): Promise<void> {
     await daemon.stop().catch(() => {});
     throw err;
   }
-  process.on('SIGHUP', () => {
-    loadConfig(configFile).then(
-      (next) => {
-        const r = daemon.reconfigure(next);
-        log.info(
-          { ...r, logLevel: next.log.level, decision: next.decision },
-          `configuration re-read: ${r.applied.join(', ') || 'nothing'} applied` +
-            (r.needsRestart.length ? `; ${r.needsRestart.join(', ')} need a restart` : ''),
-        );
-      },
-      (err: Error) =>
-        log.error(
-          { err: err instanceof ConfigError ? err.message : String(err) },
-          'SIGHUP: config not applied, keeping the running one',
-        ),
-    );
-  });
+  process.on('SIGHUP', () => void rereadConfig(daemon, configFile, log));
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

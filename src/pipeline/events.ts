@@ -58,6 +58,8 @@ export interface PipelineEvents {
   emotionState: [state: { label: string; episodeId: string; confidence: number } | null];
   /** The daemon's counters, every `mqtt.statsIntervalS`. */
   stats: [s: DaemonStats];
+  /** The daemon's liveness tick (at least every second): samples flowing, inference not stuck. */
+  liveness: [alive: boolean];
 }
 
 /** What the `stats` topic reports. */

@@ -1,6 +1,9 @@
 import { createServer, type Server } from 'node:http';
+import { ConfigError } from '../config/load.js';
 import type { LatencyStats } from '../pipeline/latency.js';
+import type { EventBus, PipelineEvents } from '../pipeline/events.js';
 import type { PipelineStats } from '../pipeline/pipeline.js';
+import type { Sink } from './sink.js';
 
 type Stage = 'dsp' | 'inference' | 'total';
 
@@ -175,12 +178,49 @@ function latencyMetrics(s: HealthSnapshot): string[] {
   ];
 }
 
-/** GET /healthz (200 alive, 503 not), GET /readyz (200 streaming and connected) and GET /metrics. */
-export function startHealthServer(
-  host: string,
-  port: number,
-  snapshot: () => HealthSnapshot,
-): Promise<Server> {
+/** The daemon's counters as the health sink reads them; liveness comes from the `liveness` event. */
+export type DaemonSnapshot = Omit<HealthSnapshot, 'alive'>;
+
+/**
+ * GET /healthz (200 alive, 503 not), GET /readyz (200 streaming and connected) and GET /metrics:
+ * the daemon's snapshot, read at each request, with the liveness its last tick reported.
+ */
+export class HealthSink implements Sink {
+  private alive = true;
+  private server: Server | null = null;
+
+  constructor(
+    private readonly o: {
+      host: string;
+      port: number;
+      snapshot: () => DaemonSnapshot;
+      /** How the config was given, for the error when the port is taken. */
+      configName: string;
+    },
+  ) {}
+
+  attach(events: EventBus<PipelineEvents>): void {
+    events.on('liveness', (alive) => (this.alive = alive));
+  }
+
+  /** Listens; a port that cannot be had is a config error naming `health.port`. */
+  async start(): Promise<void> {
+    const { host, port } = this.o;
+    this.server = await listen(host, port, () => ({ ...this.o.snapshot(), alive: this.alive })).catch(
+      (err: NodeJS.ErrnoException) => {
+        throw new ConfigError(this.o.configName, [
+          `health.port: ${host}:${port} is not usable (${err.code ?? err.message})`,
+        ]);
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    this.server?.close();
+  }
+}
+
+function listen(host: string, port: number, snapshot: () => HealthSnapshot): Promise<Server> {
   const server = createServer((req, res) => {
     const s = snapshot();
     if (req.url === '/healthz') {

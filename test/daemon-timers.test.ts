@@ -1,0 +1,155 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mock } from 'node:test';
+import unixSocket from 'node-unix-socket';
+import t from 'tap';
+import { loadConfig } from '../src/config/load.js';
+import { Daemon } from '../src/daemon/daemon.js';
+import { rereadConfig } from '../src/daemon/run.js';
+import { createLogger } from '../src/log.js';
+import type { DaemonStats } from '../src/pipeline/events.js';
+import type { EcgFrame, EcgSource, SourceState, SourceStats } from '../src/sources/source.js';
+
+/** A connected sensor the test feeds by hand: one call, one frame of 50 samples at 500 Hz. */
+class HandSource implements EcgSource {
+  onFrame: (f: EcgFrame, arrivalNs: bigint) => void = () => {};
+  onGap: (lost: number | null) => void = () => {};
+  onState: (s: SourceState, d: string) => void = () => {};
+  readonly state: SourceState = 'connected';
+  readonly stats: SourceStats = {
+    frames: 0,
+    samples: 0,
+    crcErrors: 0,
+    malformed: 0,
+    gaps: 0,
+    lostSamples: 0,
+    reconnects: 0,
+    bytes: 0,
+  };
+  readonly name = 'hand';
+  private readonly frame: EcgFrame = {
+    mv: new Float64Array(50),
+    flags: new Uint8Array(50),
+    length: 50,
+    sampleRateHz: 500,
+  };
+  start(): void {}
+  async stop(): Promise<void> {}
+  feed(): void {
+    this.onFrame(this.frame, process.hrtime.bigint());
+  }
+}
+
+/** systemd's notify socket, played by a Unix datagram socket: each message as it arrives. */
+async function notifySocket(dir: string) {
+  const path = join(dir, 'notify.sock');
+  const socket = new unixSocket.DgramSocket();
+  socket.bind(path);
+  const messages: string[] = [];
+  const waiters: { match: string; resolve: () => void }[] = [];
+  socket.on('data', (b: Buffer) => {
+    const m = b.toString();
+    messages.push(m);
+    for (const w of waiters.filter((w) => m.includes(w.match))) w.resolve();
+  });
+  const next = (match: string) => new Promise<void>((resolve) => waiters.push({ match, resolve }));
+  return { path, messages, next, close: () => socket.close() };
+}
+
+t.test(
+  'on fake timers: the watchdog is fed on each live tick and never once the pipeline stalls; stats follow their interval',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-timers-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const notify = await notifySocket(dir);
+    t.teardown(notify.close);
+    // systemd's environment for a unit with WatchdogSec=2 (the daemon ticks at half of it, 1 s).
+    process.env.NOTIFY_SOCKET = notify.path;
+    process.env.WATCHDOG_USEC = '2000000';
+    t.teardown(() => {
+      delete process.env.NOTIFY_SOCKET;
+      delete process.env.WATCHDOG_USEC;
+    });
+    const base = await loadConfig(undefined, { ECG_EMOTIOND__MODEL__PROVIDERS: '[cpu]' });
+    const config = {
+      ...base,
+      source: { ...base.source, silenceMs: 1000 },
+      mqtt: { ...base.mqtt, url: 'mqtt://127.0.0.1:9', statsIntervalS: 5 },
+      outbox: { ...base.outbox, dir: join(dir, 'outbox') },
+      health: { ...base.health, enabled: false },
+    };
+    const source = new HandSource();
+    const daemon = await Daemon.open(config, { source, log: createLogger('fatal') });
+    const ticks: boolean[] = [];
+    const stats: DaemonStats[] = [];
+    daemon.events.on('liveness', (alive) => ticks.push(alive));
+    daemon.events.on('stats', (s) => stats.push(s));
+    mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+    t.teardown(() => mock.timers.reset());
+    const ready = notify.next('READY=1');
+    await daemon.start();
+    await ready;
+
+    // Samples flow: every 1 s tick finds the pipeline alive and feeds the watchdog.
+    for (let s = 0; s < 5; s++) {
+      for (let k = 0; k < 10; k++) source.feed();
+      mock.timers.tick(1000);
+    }
+    t.same(ticks, [true, true, true, true, true], 'alive on each tick while samples flow');
+    t.equal(stats.length, 1, 'one stats event after 5 s');
+    t.equal(stats[0].samples, 5 * 10 * 50, 'counting every sample fed');
+    t.equal(stats[0].uptimeS, 5, 'uptime on the daemon clock');
+
+    // The sensor stays connected but sends nothing: dead after 2 x silenceMs, and it stays dead.
+    for (let s = 0; s < 6; s++) mock.timers.tick(1000);
+    t.same(
+      ticks.slice(5),
+      [true, true, false, false, false, false],
+      'not alive once 2 s pass without samples',
+    );
+    t.equal(stats.length, 2, 'stats go on while dead (10 s)');
+    t.equal(stats[1].samples, stats[0].samples, 'and count nothing new');
+
+    const stopping = notify.next('STOPPING=1');
+    await daemon.stop();
+    await stopping; // datagrams arrive in order: every ping sent came before this one
+    const pings = notify.messages.filter((m) => m === 'WATCHDOG=1').length;
+    t.equal(pings, ticks.filter(Boolean).length, 'one WATCHDOG=1 per live tick, none while dead');
+    t.match(notify.messages[0], /READY=1\nSTATUS=running/, 'readiness first, from the daemon itself');
+  },
+);
+
+t.test(
+  'SIGHUP re-reads the file: what applies live is applied, a broken file keeps the running config',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-sighup-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'config.yaml');
+    const yaml = (minConfidence: number, url: string) =>
+      [
+        'model: { providers: [cpu] }',
+        `mqtt: { url: "${url}", statsIntervalS: 0 }`,
+        `outbox: { dir: "${join(dir, 'outbox')}" }`,
+        'health: { enabled: false }',
+        `decision: { minConfidence: ${minConfidence} }`,
+        '',
+      ].join('\n');
+    await writeFile(file, yaml(0.5, 'mqtt://127.0.0.1:9'));
+    const config = await loadConfig(file);
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (l: string) => void lines.push(l) });
+    const daemon = await Daemon.open(config, { source: new HandSource(), log, configName: file });
+    await daemon.start();
+    t.teardown(() => daemon.stop());
+
+    await writeFile(file, yaml(0.8, 'mqtt://127.0.0.1:10'));
+    t.same(await rereadConfig(daemon, file, log), { applied: ['decision'], needsRestart: ['mqtt'] });
+    t.match(lines.at(-1), /configuration re-read: decision applied; mqtt need a restart/);
+
+    await writeFile(file, 'decision: { minConfidence: "high" }\n');
+    t.equal(await rereadConfig(daemon, file, log), null, 'a broken file is not applied');
+    t.match(lines.at(-1), /SIGHUP: config not applied, keeping the running one/);
+    t.match(lines.at(-1), /decision\.minConfidence/, 'naming the bad setting');
+  },
+);
