@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { encodeCandump, encodeCanSamples, encodeCanStatus } from '../src/protocols/can.js';
-import { CandumpSource } from '../src/hil/candump-source.js';
+import { capture } from '../src/hil/capture.js';
+import { openChannel } from '../src/records/open.js';
 import {
   loadSocketCan,
   type RawChannel,
@@ -14,7 +15,7 @@ import {
 import { waitFor } from './fixtures/wait.js';
 
 t.test(
-  'candump log: samples in order, a dropped frame reported as a gap, foreign and broken lines skipped',
+  'record --source candump:FILE: a vehicle log becomes a record, samples in order, a dropped frame a gap, foreign and broken lines skipped',
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ecg-can-'));
     const lines: string[] = [
@@ -34,21 +35,33 @@ t.test(
         lines.push('(10.300000) can0 7DF#0201', '(10.3) can0 garbage', '(10.300001) can1 520#00000000');
     }
     await writeFile(join(dir, 'log.txt'), `${lines.join('\n')}\n`);
-    const source = new CandumpSource({ file: join(dir, 'log.txt'), iface: 'can0' });
+    const out = join(dir, 'captured');
+    const r = await capture({
+      candumpFile: join(dir, 'log.txt'),
+      candumpIface: 'can0',
+      out,
+      path: '',
+      baudRate: 0,
+      protocol: 'slcan',
+    });
     const got: number[] = [];
-    const gaps: (number | null)[] = [];
-    let rate = 0;
-    source.onFrame = (f) => {
-      got.push(...f.samples);
-      rate = f.sampleRateHz ?? 0;
-    };
-    source.onGap = (lost) => gaps.push(lost);
-    await source.run();
+    for await (const c of (await openChannel(out)).chunks()) got.push(...c.digital!);
     t.same(got, expected, 'every sample that was on the bus, in order');
-    t.same(gaps, [3], 'one frame of 3 samples missing');
-    t.equal(rate, 500, 'rate from the status frame');
-    t.equal(source.stats.malformed, 1, 'the unparseable line');
-    t.equal(source.stats.gaps, 1);
+    t.match(await readFile(`${out}.hea`, 'utf8'), /^captured 1 500 /, 'rate from the status frame');
+    const arrivals = (await readFile(`${out}.arrivals.csv`, 'utf8')).trim().split('\n');
+    t.equal(
+      arrivals.filter((l) => l.endsWith(',3')).length,
+      1,
+      'one frame of 3 samples missing, before the next',
+    );
+    t.equal(r.malformed, 1, 'the unparseable line');
+    t.equal(r.gaps, 1);
+    t.equal(r.lostSamples, 3);
+    await t.rejects(
+      capture({ candumpFile: join(dir, 'nope.txt'), out, path: '', baudRate: 0, protocol: 'slcan' }),
+      /nope\.txt: cannot read the candump log \(ENOENT\)/,
+      'a missing log: one line naming it',
+    );
   },
 );
 

@@ -126,10 +126,16 @@ t.test('what the environment lacks is one line and exit 6 or 3, never a stack tr
     'demo, broker down',
   );
   oneLine(
-    cli('record', '--from', 'serial:/dev/null', '--out', join(dir, 'missing', 'x'), '--seconds', '1'),
+    cli('record', '--source', 'serial:/dev/null', '--out', join(dir, 'missing', 'x'), '--seconds', '1'),
     6,
     /ENOENT.*missing\/x\.arrivals\.csv/,
     'record into a missing folder',
+  );
+  oneLine(
+    cli('record', '--source', 'candump:/nonexistent/vehicle.log', '--out', join(dir, 'x')),
+    4,
+    /\/nonexistent\/vehicle\.log: cannot read the candump log \(ENOENT\)/,
+    'record from a missing candump log',
   );
   const config = join(dir, 'c.yaml');
   await writeFile(

@@ -98,7 +98,7 @@ t.test(
     const recorder = spawn(process.execPath, [
       BIN,
       'record',
-      '--from',
+      '--source',
       `serial:${pty.b}`,
       '--out',
       out,
@@ -118,7 +118,7 @@ t.test(
       BIN,
       'replay',
       join(dir, 'r480'),
-      '--to',
+      '--target',
       `serial:${pty.a}`,
       '--speed',
       '4',
@@ -253,13 +253,13 @@ t.test(
   'replay and record refuse a bad target with one line and exit 4; a missing device is retried, then exit 6',
   async (t) => {
     const record = rec('mitdb', '100');
-    const bad = await cli('replay', record, '--to', 'tty:/dev/x');
+    const bad = await cli('replay', record, '--target', 'tty:/dev/x');
     t.equal(bad.code, 4);
     t.match(bad.err, /tty:\/dev\/x: expected serial:<path>\[@baud\], slcan:<path>\[@baud\] or can:<iface>/);
-    const missing = await cli('replay', record, '--to', 'serial:/dev/no-such-tty');
+    const missing = await cli('replay', record, '--target', 'serial:/dev/no-such-tty');
     t.equal(missing.code, 4);
     t.match(missing.err, /\/dev\/no-such-tty: cannot open/);
-    const can = await cli('replay', record, '--to', 'can:vcan0');
+    const can = await cli('replay', record, '--target', 'can:vcan0');
     t.equal(can.code, 4);
     // Read from the platform: without the socketcan package, what to install; with it, this
     // kernel has no vcan0, and the error names the interface.
@@ -275,7 +275,7 @@ t.test(
     );
     const rec1 = await cli(
       'record',
-      '--from',
+      '--source',
       'serial:/dev/no-such-tty',
       '--out',
       join(await tmp(), 'x'),
@@ -298,9 +298,9 @@ t.test(
       BIN,
       'replay',
       rec('mitdb', '100'),
-      '--to',
+      '--target',
       `serial:${pty.a}`,
-      '--to-seconds',
+      '--to',
       '3',
       '--rt-priority',
       '30',
@@ -331,7 +331,7 @@ t.test(
       t.equal(policy, 0, 'SCHED_OTHER');
       t.match(err, /^replay: no real-time priority \(.+\); pacing at normal priority$/m, 'one line says why');
     }
-    const bad = await cli('replay', rec('mitdb', '100'), '--to', `serial:${pty.a}`, '--rt-priority', '0');
+    const bad = await cli('replay', rec('mitdb', '100'), '--target', `serial:${pty.a}`, '--rt-priority', '0');
     t.not(bad.code, 0);
     t.match(bad.err, /--rt-priority must be a whole number from 1 to 99/);
   },

@@ -1,22 +1,23 @@
 import { InvalidArgumentError } from 'commander';
 
-/** Option parsers shared by the commands: each names the option in its one-line error. */
-export const numberArg =
-  (name: string) =>
+/** A number option that must satisfy `ok`; the one-line error names the option and says what it takes. */
+const checkedNumber =
+  (name: string, ok: (n: number) => boolean, what: string) =>
   (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    if (v.trim() === '' || !Number.isFinite(n) || !ok(n))
+      throw new InvalidArgumentError(`${name} must be ${what}`);
     return n;
   };
 
-export const intArg =
-  (name: string) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0)
-      throw new InvalidArgumentError(`${name} must be a non-negative integer`);
-    return n;
-  };
+/** Option parsers shared by the commands: each names the option in its one-line error. */
+export const numberArg = (name: string) => checkedNumber(name, () => true, 'a number');
+export const positiveArg = (name: string) => checkedNumber(name, (n) => n > 0, 'a positive number');
+export const nonNegativeArg = (name: string) => checkedNumber(name, (n) => n >= 0, 'a number, 0 or more');
+export const intArg = (name: string) =>
+  checkedNumber(name, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
+export const intRangeArg = (name: string, lo: number, hi: number) =>
+  checkedNumber(name, (n) => Number.isInteger(n) && n >= lo && n <= hi, `a whole number from ${lo} to ${hi}`);
 
 export const listArg = (v: string): string[] =>
   v

@@ -1,28 +1,11 @@
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
+import { intRangeArg, nonNegativeArg, positiveArg } from './args.js';
 import { capture } from '../hil/capture.js';
 import { openCanReplayPort, openReplayPort, parseTarget, replayRecord } from '../hil/replay.js';
 import { enterRealtime } from '../hil/realtime.js';
 import { SERIAL_PROTOCOLS, type SerialProtocol } from '../protocols/types.js';
 import { UnavailableError } from '../errors.js';
 
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`${name} must be a positive number`);
-  return n;
-};
-const nonNegative = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0)
-    throw new InvalidArgumentError(`${name} must be a number of seconds, 0 or more`);
-  return n;
-};
-const rtPriority = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 99)
-    throw new InvalidArgumentError('--rt-priority must be a whole number from 1 to 99');
-  return n;
-};
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Aborts on SIGINT/SIGTERM so a capture or a looping replay ends cleanly. */
@@ -35,12 +18,12 @@ function signalAbort(): AbortController {
 }
 
 interface ReplayOpts {
-  to: string;
+  target: string;
   protocol: SerialProtocol;
   channel?: string;
   speed: number;
   from?: number;
-  toSeconds?: number;
+  to?: number;
   loop?: boolean;
   frameSamples?: number;
   rtPriority?: number;
@@ -48,7 +31,7 @@ interface ReplayOpts {
 }
 
 async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
-  const target = parseTarget(o.to);
+  const target = parseTarget(o.target);
   const port =
     target.kind === 'can'
       ? { ...(await openCanReplayPort(target.path)), incoming: undefined }
@@ -67,7 +50,7 @@ async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
       protocol: target.kind === 'serial' ? o.protocol : 'slcan', // CAN frames travel as SLCAN lines internally
       speed: o.speed,
       fromS: o.from,
-      toS: o.toSeconds,
+      toS: o.to,
       loop: o.loop,
       frameSamples: o.frameSamples,
       write: port.write,
@@ -82,7 +65,7 @@ async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
 }
 
 interface RecordOpts {
-  from: string;
+  source: string;
   protocol: SerialProtocol;
   out: string;
   rate?: number;
@@ -91,13 +74,16 @@ interface RecordOpts {
 }
 
 async function recordCommand(o: RecordOpts): Promise<void> {
-  const target = parseTarget(o.from);
+  const [, candump, candumpIface] = /^candump:(.+?)(?:@([\w.-]+))?$/.exec(o.source) ?? [];
+  const target = candump ? null : parseTarget(o.source);
   const ac = signalAbort();
   const r = await capture({
-    path: target.path,
-    baudRate: target.baudRate,
-    protocol: target.kind === 'serial' ? o.protocol : 'slcan',
-    canIface: target.kind === 'can' ? target.path : undefined,
+    candumpFile: candump,
+    candumpIface,
+    path: target?.path ?? '',
+    baudRate: target?.baudRate ?? 0,
+    protocol: target?.kind === 'serial' ? o.protocol : 'slcan',
+    canIface: target?.kind === 'can' ? target.path : undefined,
     out: o.out,
     rateHz: o.rate,
     seconds: o.seconds,
@@ -107,7 +93,7 @@ async function recordCommand(o: RecordOpts): Promise<void> {
   if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
   // Nothing captured is a failure, not a success with an empty record.
   if (r.samples === 0)
-    throw new UnavailableError(`${o.from}: no samples received (see the source lines above)`);
+    throw new UnavailableError(`${o.source}: no samples received (see the source lines above)`);
 }
 
 export function addHilCommands(program: Command): void {
@@ -116,20 +102,24 @@ export function addHilCommands(program: Command): void {
     .description(
       'HIL: send a record as a sensor would, paced in real time (or --speed X), over serial or SLCAN',
     )
-    .requiredOption('--to <target>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>')
+    .requiredOption('--target <device>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>')
     .addOption(
       new Option('--protocol <name>', 'wire protocol').choices([...SERIAL_PROTOCOLS]).default('ecg-serial'),
     )
     .option('--channel <n|name>', 'channel of the record (default 0)')
-    .option('--speed <x>', 'playback speed', num('--speed'), 1)
-    .option('--from <s>', 'start at this second of the record', nonNegative('--from'))
-    .option('--to-seconds <s>', 'stop at this second of the record', num('--to-seconds'))
+    .option('--speed <x>', 'playback speed', positiveArg('--speed'), 1)
+    .option('--from <s>', 'start at this second of the record', nonNegativeArg('--from'))
+    .option('--to <s>', 'stop at this second of the record', positiveArg('--to'))
     .option('--loop', 'start over at the end until stopped')
-    .option('--frame-samples <n>', 'samples per wire frame (ecg-serial, ascii)', num('--frame-samples'))
+    .option(
+      '--frame-samples <n>',
+      'samples per wire frame (ecg-serial, ascii)',
+      positiveArg('--frame-samples'),
+    )
     .option(
       '--rt-priority <1-99>',
       'pace on a real-time thread (SCHED_FIFO at this priority): needs root or CAP_SYS_NICE',
-      rtPriority,
+      intRangeArg('--rt-priority', 1, 99),
     )
     .option('--json', 'print the timing figures as JSON')
     .action(replayCommand);
@@ -138,13 +128,16 @@ export function addHilCommands(program: Command): void {
     .description(
       'capture what a sensor sends into a WFDB record (+ arrival times) that replay and analyze read',
     )
-    .requiredOption('--from <source>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>')
+    .requiredOption(
+      '--source <device>',
+      'serial:<path>[@baud], slcan:<path>[@baud], can:<iface>, or candump:<log file>[@<iface>] (read to its end)',
+    )
     .addOption(
       new Option('--protocol <name>', 'wire protocol').choices([...SERIAL_PROTOCOLS]).default('ecg-serial'),
     )
     .requiredOption('--out <record>', 'record path without extension')
-    .option('--rate <hz>', 'sample rate, for protocols that do not carry it (ascii)', num('--rate'))
-    .option('--seconds <s>', 'stop after this long (default: until SIGINT/SIGTERM)', num('--seconds'))
+    .option('--rate <hz>', 'sample rate, for protocols that do not carry it (ascii)', positiveArg('--rate'))
+    .option('--seconds <s>', 'stop after this long (default: until SIGINT/SIGTERM)', positiveArg('--seconds'))
     .option('--json', 'print the summary as JSON')
     .action(recordCommand);
 }

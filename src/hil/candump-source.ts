@@ -4,7 +4,7 @@ import { waitUntil } from './pacer.js';
 import { parseCandump } from '../protocols/can.js';
 import type { SampleFrame } from '../protocols/types.js';
 import { CanChannel } from '../sources/can-channel.js';
-import type { SourceState, SourceStats } from '../sources/source.js';
+import type { SourceState, SourceStats, WireSource } from '../sources/source.js';
 
 export interface CandumpOptions {
   file: string;
@@ -16,27 +16,45 @@ export interface CandumpOptions {
 
 /**
  * ECG from a `candump -l` log: the same CAN channel logic as the live SocketCAN source, so a log
- * recorded on a vehicle can be analysed or replayed anywhere (this machine has no CAN).
- * Unparseable lines are counted as malformed.
+ * recorded on a vehicle can be captured into a record (`record --source candump:FILE`) and analysed
+ * or replayed anywhere (this machine has no CAN). Unparseable lines are counted as malformed.
  */
-export class CandumpSource {
+export class CandumpSource implements WireSource {
   onFrame: (f: SampleFrame, arrivalNs: bigint) => void = () => {};
   onGap: (lost: number | null) => void = () => {};
   onState: (state: SourceState, detail: string) => void = () => {};
+  /** Resolves at the end of the log (or at `stop`); rejects when the file cannot be read. */
+  readonly finished: Promise<void>;
   private readonly channel = new CanChannel();
+  private readonly abort = new AbortController();
+  private begin: () => void = () => {};
 
   constructor(private readonly o: CandumpOptions) {
     this.channel.onFrame = (f, at) => this.onFrame(f, at);
     this.channel.onGap = (lost) => this.onGap(lost);
     this.channel.onState = (s, d) => this.onState(s, d);
+    const started = new Promise<void>((resolve) => (this.begin = resolve));
+    this.finished = started.then(() => this.read());
+  }
+
+  get state(): SourceState {
+    return this.channel.state;
   }
 
   get stats(): SourceStats {
     return this.channel.stats;
   }
 
-  /** Reads the whole log; resolves at its end. */
-  async run(signal?: AbortSignal): Promise<void> {
+  start(): void {
+    this.begin();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.finished.catch(() => {});
+  }
+
+  private async read(): Promise<void> {
     const lines = createInterface({
       input: createReadStream(this.o.file),
       crlfDelay: Number.POSITIVE_INFINITY,
@@ -45,7 +63,7 @@ export class CandumpSource {
     let first: number | null = null;
     const t0 = process.hrtime.bigint();
     for await (const line of lines) {
-      if (signal?.aborted) break;
+      if (this.abort.signal.aborted) break;
       if (line.trim() === '') continue;
       const parsed = parseCandump(line);
       if (!parsed) {

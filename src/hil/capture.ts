@@ -1,7 +1,10 @@
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open } from 'node:fs/promises';
 import { BITALINO_ECG } from '../protocols/bitalino.js';
 import type { SampleFrame } from '../protocols/types.js';
+import { RecordError } from '../records/errors.js';
 import { WfdbWriter } from '../records/wfdb-writer.js';
+import { CandumpSource } from './candump-source.js';
 import { SerialSource, type SerialSourceOptions } from '../sources/serial-source.js';
 import { SocketCanSource } from '../sources/socketcan-source.js';
 import type { WireSource } from '../sources/source.js';
@@ -16,6 +19,10 @@ export interface CaptureOptions extends SerialSourceOptions {
   seconds?: number;
   /** Read from this SocketCAN interface instead of the serial path. */
   canIface?: string;
+  /** Read this `candump -l` log (to its end) instead of a device, */
+  candumpFile?: string;
+  /** only its frames from this interface (a log may hold several buses). */
+  candumpIface?: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -30,6 +37,11 @@ export interface CaptureResult {
   reconnects: number;
 }
 
+function openSource(o: CaptureOptions): WireSource {
+  if (o.candumpFile) return new CandumpSource({ file: o.candumpFile, iface: o.candumpIface });
+  return o.canIface ? new SocketCanSource({ iface: o.canIface }) : new SerialSource(o);
+}
+
 /**
  * Captures what a sensor sends into a WFDB record (readable by the record readers, replayable by
  * `replay`), ADC values exactly as received, plus `<out>.arrivals.csv`: for every wire frame its
@@ -38,7 +50,13 @@ export interface CaptureResult {
  */
 export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const log = o.log ?? (() => {});
-  const source: WireSource = o.canIface ? new SocketCanSource({ iface: o.canIface }) : new SerialSource(o);
+  if (o.candumpFile) {
+    const file = o.candumpFile;
+    await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new RecordError(file, `cannot read the candump log (${err.code ?? err.message})`);
+    });
+  }
+  const source = openSource(o);
   // Opened first, so a missing or read-only folder is a one-line error before the device is touched.
   const arrivals = (await open(`${o.out}.arrivals.csv`, 'w')).createWriteStream();
   arrivals.write('sample_index,arrival_ns,lost_before\n');
@@ -85,14 +103,17 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const flushTimer = setInterval(() => {
     chain = chain.then(() => (writer ? writer.flush() : undefined));
   }, 5000);
-  await new Promise<void>((resolve) => {
-    const timer = o.seconds ? setTimeout(resolve, o.seconds * 1000) : null;
-    o.signal?.addEventListener('abort', () => {
-      if (timer) clearTimeout(timer);
-      resolve();
-    });
+  let timer: NodeJS.Timeout | null = null;
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      timer = o.seconds ? setTimeout(resolve, o.seconds * 1000) : null;
+      o.signal?.addEventListener('abort', () => resolve());
+    }),
+    ...(source instanceof CandumpSource ? [source.finished] : []), // a log ends by itself
+  ]).finally(() => {
+    if (timer) clearTimeout(timer);
+    clearInterval(flushTimer);
   });
-  clearInterval(flushTimer);
   await source.stop();
   await chain;
   await (writer as WfdbWriter | null)?.close();
