@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mock } from 'node:test';
-import unixSocket from 'node-unix-socket';
 import t from 'tap';
 import { loadConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
@@ -41,20 +41,14 @@ class HandSource implements EcgSource {
   }
 }
 
-/** systemd's notify socket, played by a Unix datagram socket: each message as it arrives. */
-async function notifySocket(dir: string) {
-  const path = join(dir, 'notify.sock');
-  const socket = new unixSocket.DgramSocket();
-  socket.bind(path);
-  const messages: string[] = [];
-  const waiters: { match: string; resolve: () => void }[] = [];
-  socket.on('data', (b: Buffer) => {
-    const m = b.toString();
-    messages.push(m);
-    for (const w of waiters.filter((w) => m.includes(w.match))) w.resolve();
-  });
-  const next = (match: string) => new Promise<void>((resolve) => waiters.push({ match, resolve }));
-  return { path, messages, next, close: () => socket.close() };
+/**
+ * What the daemon writes on its notify descriptor (the launcher's socket under systemd), here a
+ * file: messages in the order written.
+ */
+async function notifyFile(dir: string) {
+  const path = join(dir, 'notify');
+  const fd = openSync(path, 'a');
+  return { fd, read: () => readFile(path, 'utf8'), close: () => closeSync(fd) };
 }
 
 t.test(
@@ -62,14 +56,17 @@ t.test(
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ecg-timers-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
-    const notify = await notifySocket(dir);
+    const notify = await notifyFile(dir);
     t.teardown(notify.close);
-    // systemd's environment for a unit with WatchdogSec=2 (the daemon ticks at half of it, 1 s).
-    process.env.NOTIFY_SOCKET = notify.path;
+    // systemd's environment for a unit with WatchdogSec=2 (the daemon ticks at half of it, 1 s),
+    // and the descriptor bin/ecg-emotiond connects to NOTIFY_SOCKET.
+    process.env.NOTIFY_SOCKET = '/run/systemd/notify';
     process.env.WATCHDOG_USEC = '2000000';
+    process.env.ECG_EMOTIOND_NOTIFY_FD = String(notify.fd);
     t.teardown(() => {
       delete process.env.NOTIFY_SOCKET;
       delete process.env.WATCHDOG_USEC;
+      delete process.env.ECG_EMOTIOND_NOTIFY_FD;
     });
     const base = await loadConfig(undefined, { ECG_EMOTIOND__MODEL__PROVIDERS: '[cpu]' });
     const config = {
@@ -87,9 +84,7 @@ t.test(
     daemon.events.on('stats', (s) => stats.push(s));
     mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
     t.teardown(() => mock.timers.reset());
-    const ready = notify.next('READY=1');
-    await daemon.start();
-    await ready;
+    await daemon.start(); // resolves once READY=1 is written
 
     // Samples flow: every 1 s tick finds the pipeline alive and feeds the watchdog.
     for (let s = 0; s < 5; s++) {
@@ -111,12 +106,12 @@ t.test(
     t.equal(stats.length, 2, 'stats go on while dead (10 s)');
     t.equal(stats[1].samples, stats[0].samples, 'and count nothing new');
 
-    const stopping = notify.next('STOPPING=1');
-    await daemon.stop();
-    await stopping; // datagrams arrive in order: every ping sent came before this one
-    const pings = notify.messages.filter((m) => m === 'WATCHDOG=1').length;
+    await daemon.stop(); // resolves once STOPPING=1 is written: every ping sent came before it
+    const written = await notify.read();
+    const pings = written.split('WATCHDOG=1').length - 1;
     t.equal(pings, ticks.filter(Boolean).length, 'one WATCHDOG=1 per live tick, none while dead');
-    t.match(notify.messages[0], /READY=1\nSTATUS=running/, 'readiness first, from the daemon itself');
+    t.match(written, /^READY=1\nSTATUS=running/, 'readiness first');
+    t.match(written, /STOPPING=1$/, 'stopping last');
   },
 );
 

@@ -164,7 +164,6 @@ export class Daemon {
       return new Daemon(config, log, model.pkg, model.engine, outbox, eventLog, sd, parts);
     } catch (err) {
       for (const part of opened.reverse()) await part.close().catch(() => {});
-      sd.close();
       throw err;
     }
   }

@@ -2,7 +2,6 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { PROJECT_ROOT } from '../paths.js';
 import { loadConfig } from '../config/load.js';
@@ -36,6 +35,10 @@ const LABEL_COLORS: Record<string, number> = { low: 32, medium: 33, high: 31 };
 /** An MQTT broker for the demo: the one given, or an embedded aedes on a free loopback port. */
 async function demoBroker(url: string | undefined): Promise<{ url: string; close: () => Promise<void> }> {
   if (url) return { url, close: async () => {} };
+  // aedes is a development dependency: a release on an ECU has the vehicle's broker instead.
+  const { Aedes } = await import('aedes').catch(() => {
+    throw new UnavailableError('no embedded broker in this installation (aedes is not installed): give --broker URL');
+  });
   const aedes = await Aedes.createBroker();
   const server = createServer(aedes.handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

@@ -10,7 +10,6 @@ import { modelDirOf } from '../model/runtime/load-model.js';
 import { openSession } from '../model/runtime/session.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
-import { datagramSocket } from '../sinks/sd-notify.js';
 
 export type Verdict = 'ok' | 'warn' | 'FAIL';
 export interface Check {
@@ -133,16 +132,20 @@ async function disk(name: string, path: string, needBytes: number): Promise<Chec
   }
 }
 
-/** Whether the daemon can send its systemd notifications itself, as the unit's NotifyAccess=main asks. */
+/** Whether the launcher can hand the daemon its notify socket, as the unit's NotifyAccess=main needs. */
 function notify(): Check {
-  const socket = datagramSocket();
-  socket?.close();
-  return socket
-    ? { verdict: 'ok', name: 'systemd notify', detail: 'sent by the daemon itself (NotifyAccess=main)' }
+  const python = spawnSync('python3', ['--version'], { encoding: 'utf8' });
+  return python.status === 0
+    ? {
+        verdict: 'ok',
+        name: 'systemd notify',
+        detail: 'bin/ecg-emotiond connects the daemon to systemd (NotifyAccess=main)',
+      }
     : {
         verdict: 'warn',
         name: 'systemd notify',
-        detail: `no node-unix-socket build for ${process.platform}-${process.arch}: each message spawns systemd-notify, which needs NotifyAccess=all`,
+        detail:
+          'no python3 for bin/ecg-emotiond: each message spawns systemd-notify, which needs NotifyAccess=all',
       };
 }
 
