@@ -15,7 +15,7 @@ SRC="${SRC:-$HOME/onnxruntime-$ORT_VERSION}"
 JOBS="${JOBS:-$(nproc)}"
 
 for need in git cmake python3 node npm nvcc; do
-  command -v "$need" >/dev/null || { echo "missing: $need (JetPack + apt install cmake python3-pip; Node 20)"; exit 1; }
+  command -v "$need" >/dev/null || { echo "missing: $need (JetPack + apt install cmake python3-pip; Node 22 with npm for the build)"; exit 1; }
 done
 [ -f /usr/include/aarch64-linux-gnu/NvInfer.h ] || { echo "TensorRT headers missing: sudo apt install nvidia-tensorrt-dev"; exit 1; }
 

@@ -1,0 +1,99 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { Mosquitto } from '../src/bench/harness/mosquitto.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+
+/** Every file under `dir`, relative to it. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const rel = join(prefix, name);
+    return statSync(join(dir, name)).isDirectory() ? filesUnder(join(dir, name), rel) : [rel];
+  });
+}
+
+const arch = process.arch;
+
+t.test(
+  'npm run release builds a tarball for this machine; install.sh installs it into a scratch root; the installed doctor and demo run',
+  { skip: arch === 'x64' || arch === 'arm64' ? false : `no release target for ${arch}` },
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-release-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const build = spawnSync(
+      process.execPath,
+      [join(PROJECT_ROOT, 'scripts', 'release.mjs'), '--arch', arch, '--out', join(dir, 'out')],
+      { encoding: 'utf8' },
+    );
+    t.equal(build.status, 0, build.stderr);
+    const { version } = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8'));
+    const tarball = join(dir, 'out', `ecg-emotiond-${version}-linux-${arch}.tar.gz`);
+    t.ok(existsSync(tarball), 'the tarball is where the script says');
+    t.comment(build.stdout.trim()); // its weight, for the README
+
+    // What is in it.
+    spawnSync('tar', ['-xzf', tarball, '-C', dir]);
+    const app = join(dir, `ecg-emotiond-${version}`);
+    const files = filesUnder(app);
+    t.ok(files.includes('LICENSE') && files.includes('install.sh') && files.includes('RELEASE.json'));
+    t.same(
+      files.filter((f) => f.endsWith('.map')),
+      [],
+      'no source maps to sources that are not shipped',
+    );
+    const ort = readdirSync(join(app, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6'));
+    t.same(ort, ['linux'], "onnxruntime's binaries for Linux only");
+    t.same(readdirSync(join(app, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux')), [arch]);
+    for (const dev of ['aedes', 'onnx-proto', 'typescript', 'tap', 'prettier'])
+      t.notOk(existsSync(join(app, 'node_modules', dev)), `no ${dev} (a development package)`);
+    const node = spawnSync(join(app, 'node', 'bin', 'node'), ['--version'], { encoding: 'utf8' });
+    t.match(node.stdout, /^v22\./, 'Node 22 for the target, bundled');
+
+    // install.sh into a scratch root, from the release (not from the checkout).
+    const root = join(dir, 'root');
+    const install = spawnSync('bash', [join(app, 'install.sh'), '--root', root], { encoding: 'utf8' });
+    t.equal(install.status, 0, install.stderr);
+    const installed = join(root, 'opt', 'ecg-emotiond');
+    t.ok(existsSync(join(installed, 'bin', 'ecg-emotiond')));
+    t.notOk(existsSync(join(installed, 'install.sh')));
+    const unit = await readFile(join(root, 'etc', 'systemd', 'system', 'ecg-emotiond.service'), 'utf8');
+    t.equal(unit, await readFile(join(PROJECT_ROOT, 'systemd', 'ecg-emotiond.service'), 'utf8'), 'the unit');
+    t.equal(
+      await readlink(
+        join(root, 'etc', 'systemd', 'system', 'multi-user.target.wants', 'ecg-emotiond.service'),
+      ),
+      '/etc/systemd/system/ecg-emotiond.service',
+      'enabled',
+    );
+    t.ok(existsSync(join(root, 'etc', 'ecg-emotiond', 'config.yaml')), 'the example config');
+    t.equal(statSync(join(root, 'etc', 'ecg-emotiond', 'mqtt-password')).mode & 0o777, 0o600);
+
+    const bin = join(installed, 'bin', 'ecg-emotiond');
+    const config = join(root, 'etc', 'ecg-emotiond', 'config.yaml');
+    const doctor = spawnSync(bin, ['doctor', '--config', config], { encoding: 'utf8', cwd: dir });
+    t.match(doctor.stdout, /^ok {3}config /m);
+    t.match(doctor.stdout, /^ok {3}model +driver-stress-drivedb .* sha256 verified, loads on cpu/m);
+    t.match(doctor.stdout, /^FAIL device /m, 'no sensor here: said, not hidden');
+    t.equal(doctor.status, 1, 'and doctor exits 1 for it');
+
+    const broker = await Mosquitto.create(dir);
+    t.teardown(() => broker.stop());
+    const noBroker = spawnSync(bin, ['demo', '--out-dir', join(dir, 'demo0')], {
+      encoding: 'utf8',
+      cwd: dir,
+    });
+    t.equal(noBroker.status, 6);
+    t.match(noBroker.stderr, /^ecg-emotiond: no embedded broker in this installation .*give --broker URL\n$/);
+    const demo = spawnSync(bin, ['demo', '--broker', broker.url, '--out-dir', join(dir, 'demo')], {
+      encoding: 'utf8',
+      cwd: dir,
+    });
+    t.equal(demo.status, 0, demo.stderr);
+    t.match(demo.stdout, /MQTT +\d+ messages on .*, 0 not matching their schema/);
+    t.match(demo.stdout, /events +new [1-9]/);
+    t.ok(existsSync(join(dir, 'demo', 'report.html')), 'the report');
+  },
+);
