@@ -175,3 +175,17 @@ t.test('what the environment lacks is one line and exit 6 or 3, never a stack tr
   });
   oneLine(env, 3, /\$ECG_EMOTIOND__VEHICLE_ID: YAML syntax error/, 'a malformed environment override');
 });
+
+t.test('0.1.0 spellings of the HIL flags still work for one release, each with a warning', async (t) => {
+  const r = cli('replay', rec('mitdb', '100'), '--to', 'serial:/dev/no-such-tty', '--to-seconds', '1');
+  t.equal(r.status, 6, 'the old --to still names the device (missing here)');
+  t.match(r.stderr, /replay --to <device> is deprecated and goes in 0\.2: use --target/);
+  t.match(r.stderr, /replay --to-seconds is deprecated and goes in 0\.2: use --to/);
+  t.match(r.stderr, /\/dev\/no-such-tty/);
+  const rec1 = cli('record', '--from', 'candump:/nonexistent/log', '--out', '/tmp/x');
+  t.equal(rec1.status, 4);
+  t.match(rec1.stderr, /record --from <device> is deprecated and goes in 0\.2: use --source/);
+  const none = cli('replay', rec('mitdb', '100'));
+  t.equal(none.status, 2);
+  t.match(none.stderr, /required option '--target <device>' not specified/);
+});

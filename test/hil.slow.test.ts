@@ -257,10 +257,10 @@ t.test(
     t.equal(bad.code, 4);
     t.match(bad.err, /tty:\/dev\/x: expected serial:<path>\[@baud\], slcan:<path>\[@baud\] or can:<iface>/);
     const missing = await cli('replay', record, '--target', 'serial:/dev/no-such-tty');
-    t.equal(missing.code, 4);
+    t.equal(missing.code, 6, 'a device that is not there: exit 6, as for record');
     t.match(missing.err, /\/dev\/no-such-tty: cannot open/);
     const can = await cli('replay', record, '--target', 'can:vcan0');
-    t.equal(can.code, 4);
+    t.equal(can.code, 6);
     // Read from the platform: without the socketcan package, what to install; with it, this
     // kernel has no vcan0, and the error names the interface.
     const hasSocketCan = await loadSocketCan().then(

@@ -1,99 +1,23 @@
 import { type Command, Option } from 'commander';
+import { SERIAL_PROTOCOLS } from '../protocols/types.js';
 import { intRangeArg, nonNegativeArg, positiveArg } from './args.js';
-import { capture } from '../hil/capture.js';
-import { openCanReplayPort, openReplayPort, parseTarget, replayRecord } from '../hil/replay.js';
-import { enterRealtime } from '../hil/realtime.js';
-import { SERIAL_PROTOCOLS, type SerialProtocol } from '../protocols/types.js';
-import { UnavailableError } from '../errors.js';
+import type { RecordOpts, ReplayOpts } from './hil-actions.js';
 
-const say = (line: string) => process.stderr.write(`${line}\n`);
+/** replay's flags as given, the deprecated spellings included. */
+type ReplayFlags = Omit<ReplayOpts, 'target' | 'to'> & {
+  target?: string;
+  to?: number | { device: string };
+  toSeconds?: number;
+};
 
-/** Aborts on SIGINT/SIGTERM so a capture or a looping replay ends cleanly. */
-function signalAbort(): AbortController {
-  const ac = new AbortController();
-  const stop = () => ac.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  return ac;
+function deprecated(old: string, now: string): void {
+  process.stderr.write(`ecg-emotiond: ${old} is deprecated and goes in 0.2: use ${now}\n`);
 }
 
-interface ReplayOpts {
-  target: string;
-  protocol: SerialProtocol;
-  channel?: string;
-  speed: number;
-  from?: number;
-  to?: number;
-  loop?: boolean;
-  frameSamples?: number;
-  rtPriority?: number;
-  json?: boolean;
-}
-
-async function replayCommand(record: string, o: ReplayOpts): Promise<void> {
-  const target = parseTarget(o.target);
-  const port =
-    target.kind === 'can'
-      ? { ...(await openCanReplayPort(target.path)), incoming: undefined }
-      : await openReplayPort(target);
-  const ac = signalAbort();
-  let scheduling = 'normal';
-  if (o.rtPriority !== undefined) {
-    const why = enterRealtime(o.rtPriority);
-    if (why === null) scheduling = `SCHED_FIFO ${o.rtPriority}`;
-    else say(`replay: no real-time priority (${why}); pacing at normal priority`);
-  }
-  try {
-    const r = await replayRecord({
-      record,
-      channel: o.channel === undefined ? undefined : /^\d+$/.test(o.channel) ? Number(o.channel) : o.channel,
-      protocol: target.kind === 'serial' ? o.protocol : 'slcan', // CAN frames travel as SLCAN lines internally
-      speed: o.speed,
-      fromS: o.from,
-      toS: o.to,
-      loop: o.loop,
-      frameSamples: o.frameSamples,
-      write: port.write,
-      commands: port.incoming,
-      signal: ac.signal,
-      log: say,
-    });
-    if (o.json) process.stdout.write(`${JSON.stringify({ ...r, scheduling })}\n`);
-  } finally {
-    await port.close();
-  }
-}
-
-interface RecordOpts {
-  source: string;
-  protocol: SerialProtocol;
-  out: string;
-  rate?: number;
-  seconds?: number;
-  json?: boolean;
-}
-
-async function recordCommand(o: RecordOpts): Promise<void> {
-  const [, candump, candumpIface] = /^candump:(.+?)(?:@([\w.-]+))?$/.exec(o.source) ?? [];
-  const target = candump ? null : parseTarget(o.source);
-  const ac = signalAbort();
-  const r = await capture({
-    candumpFile: candump,
-    candumpIface,
-    path: target?.path ?? '',
-    baudRate: target?.baudRate ?? 0,
-    protocol: target?.kind === 'serial' ? o.protocol : 'slcan',
-    canIface: target?.kind === 'can' ? target.path : undefined,
-    out: o.out,
-    rateHz: o.rate,
-    seconds: o.seconds,
-    signal: ac.signal,
-    log: say,
-  });
-  if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-  // Nothing captured is a failure, not a success with an empty record.
-  if (r.samples === 0)
-    throw new UnavailableError(`${o.source}: no samples received (see the source lines above)`);
+/** replay --to: seconds; a device there is 0.1.0's spelling of --target. */
+function secondsOrOldTarget(v: string): number | { device: string } {
+  if (/^(serial|slcan|can):/.test(v)) return { device: v };
+  return positiveArg('--to')(v);
 }
 
 export function addHilCommands(program: Command): void {
@@ -102,14 +26,15 @@ export function addHilCommands(program: Command): void {
     .description(
       'HIL: send a record as a sensor would, paced in real time (or --speed X), over serial or SLCAN',
     )
-    .requiredOption('--target <device>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface>')
+    .option('--target <device>', 'serial:<path>[@baud], slcan:<path>[@baud] or can:<iface> (required)')
     .addOption(
       new Option('--protocol <name>', 'wire protocol').choices([...SERIAL_PROTOCOLS]).default('ecg-serial'),
     )
     .option('--channel <n|name>', 'channel of the record (default 0)')
     .option('--speed <x>', 'playback speed', positiveArg('--speed'), 1)
     .option('--from <s>', 'start at this second of the record', nonNegativeArg('--from'))
-    .option('--to <s>', 'stop at this second of the record', positiveArg('--to'))
+    .option('--to <s>', 'stop at this second of the record', secondsOrOldTarget)
+    .addOption(new Option('--to-seconds <s>').argParser(positiveArg('--to-seconds')).hideHelp())
     .option('--loop', 'start over at the end until stopped')
     .option(
       '--frame-samples <n>',
@@ -122,16 +47,31 @@ export function addHilCommands(program: Command): void {
       intRangeArg('--rt-priority', 1, 99),
     )
     .option('--json', 'print the timing figures as JSON')
-    .action(replayCommand);
+    .action(async (record: string, o: ReplayFlags, cmd: Command) => {
+      // 0.1.0 named the device --to and the end --to-seconds: accepted, with a warning, until 0.2.
+      let { target, to } = o;
+      if (typeof to === 'object') {
+        deprecated('replay --to <device>', '--target');
+        target ??= to.device;
+        to = undefined;
+      }
+      if (o.toSeconds !== undefined) {
+        deprecated('replay --to-seconds', '--to');
+        to ??= o.toSeconds;
+      }
+      if (!target) cmd.error("error: required option '--target <device>' not specified");
+      await (await import('./hil-actions.js')).replayCommand(record, { ...o, target, to });
+    });
   program
     .command('record')
     .description(
       'capture what a sensor sends into a WFDB record (+ arrival times) that replay and analyze read',
     )
-    .requiredOption(
+    .option(
       '--source <device>',
-      'serial:<path>[@baud], slcan:<path>[@baud], can:<iface>, or candump:<log file>[@<iface>] (read to its end)',
+      'serial:<path>[@baud], slcan:<path>[@baud], can:<iface>, or candump:<log file>[@<iface>] (read to its end; required)',
     )
+    .addOption(new Option('--from <device>').hideHelp())
     .addOption(
       new Option('--protocol <name>', 'wire protocol').choices([...SERIAL_PROTOCOLS]).default('ecg-serial'),
     )
@@ -139,5 +79,10 @@ export function addHilCommands(program: Command): void {
     .option('--rate <hz>', 'sample rate, for protocols that do not carry it (ascii)', positiveArg('--rate'))
     .option('--seconds <s>', 'stop after this long (default: until SIGINT/SIGTERM)', positiveArg('--seconds'))
     .option('--json', 'print the summary as JSON')
-    .action(recordCommand);
+    .action(async (o: RecordOpts & { from?: string }, cmd: Command) => {
+      if (o.from !== undefined) deprecated('record --from <device>', '--source');
+      const source = o.source ?? o.from;
+      if (!source) cmd.error("error: required option '--source <device>' not specified");
+      await (await import('./hil-actions.js')).recordCommand({ ...o, source });
+    });
 }

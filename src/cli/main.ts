@@ -1,13 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { analyzeRecord, summarize } from '../analysis/analyze-record.js';
-import { formatEc57Table } from '../analysis/ec57.js';
-import { expandRecords, scoreRecords } from '../analysis/peaks.js';
-import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
-import { ConfigError, loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { ConfigError } from '../config/errors.js';
 import { RecordError } from '../records/errors.js';
-import { ModelError } from '../model/package/model-package.js';
+import { ModelError } from '../model/package/errors.js';
 import { WeightError } from '../model/graph/weight-error.js';
 import { numberArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
@@ -22,82 +17,6 @@ const DEMO_MODEL_DIR = 'models/driver-stress-drivedb';
 
 function channelArg(v: string): number | string {
   return /^\d+$/.test(v) ? Number(v) : v;
-}
-
-interface RecordOpts {
-  channel?: number | string;
-  from?: number;
-  to?: number;
-  rate?: number;
-  config?: string;
-  json?: boolean;
-}
-
-async function configFor(opts: { config?: string }): Promise<Config> {
-  return loadConfig(opts.config);
-}
-
-const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
-
-async function analyzeCommand(record: string, opts: RecordOpts): Promise<void> {
-  const config = await configFor(opts);
-  const analysis = await analyzeRecord(record, {
-    channel: opts.channel,
-    fromS: opts.from,
-    toS: opts.to,
-    sampleRateHz: opts.rate,
-    cleaning: cleaningFrom(config),
-    thresholds: thresholdsFrom(config),
-    frameSamples: config.dsp.frameSamples,
-    maxDecisionDelayS: config.dsp.maxDecisionDelayS,
-  });
-  const s = summarize(analysis);
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(s)}\n`);
-    return;
-  }
-  const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
-  const lines = [
-    `record      ${s.record} (channel "${s.channel}", ${s.sampleRateHz} Hz)`,
-    `duration    ${fmt(s.durationS)} s (${fmt(s.durationS / 60, 2)} min)`,
-    `beats       ${s.beats}`,
-    s.heartRateBpm
-      ? `heart rate  mean ${fmt(s.heartRateBpm.mean)} bpm, usable windows ${fmt(s.heartRateBpm.min)}-${fmt(s.heartRateBpm.max)} bpm`
-      : 'heart rate  - (no usable window)',
-    `windows     ${s.windows.total}: good ${pct(s.windowShare.good)}, acceptable ${pct(s.windowShare.acceptable)}, unusable ${pct(s.windowShare.unusable)}`,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-async function peaksCommand(
-  records: string[],
-  opts: RecordOpts & { reference: string; toleranceMs: number; keepVf?: boolean },
-): Promise<void> {
-  const config = await configFor(opts);
-  const paths = await expandRecords(records, opts.reference);
-  const result = await scoreRecords(paths, {
-    reference: opts.reference,
-    toleranceS: opts.toleranceMs / 1000,
-    fromS: opts.from,
-    toS: opts.to,
-    keepVf: opts.keepVf,
-    analysis: {
-      channel: opts.channel,
-      cleaning: cleaningFrom(config),
-      thresholds: thresholdsFrom(config),
-      frameSamples: config.dsp.frameSamples,
-      maxDecisionDelayS: config.dsp.maxDecisionDelayS,
-    },
-  });
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    return;
-  }
-  process.stdout.write(
-    `${formatEc57Table(result)}\n\ntolerance ${opts.toleranceMs} ms, scored from ${opts.from ?? 0} s` +
-      `${opts.keepVf ? ', VF/flutter kept' : ', VF/flutter left out'}, longest decision delay ` +
-      `${fmt(result.maxDecisionDelayS * 1000, 0)} ms\n`,
-  );
 }
 
 async function benchDspCommand(opts: { json?: boolean; seconds?: number }): Promise<void> {
@@ -129,7 +48,7 @@ export function buildProgram(): Command {
         'duration, beats, heart rate and window quality of a WFDB record (path without extension), .edf or .csv',
       )
       .option('--rate <hz>', 'sample rate of a .csv/.txt record', numberArg('--rate')),
-  ).action(analyzeCommand);
+  ).action(async (record, opts) => (await import('./record-actions.js')).analyzeCommand(record, opts));
 
   recordOptions(
     program
@@ -145,7 +64,7 @@ export function buildProgram(): Command {
       'after',
       '\n--from/--to limit the scored stretch (EC57 leaves out the first 300 s); the chain runs from 0.',
     )
-    .action(peaksCommand);
+    .action(async (records, opts) => (await import('./record-actions.js')).peaksCommand(records, opts));
 
   const bench = program.command('bench').description('benchmarks that print figures');
   bench
@@ -302,6 +221,7 @@ export function buildProgram(): Command {
     .description('validate a config file and print the effective configuration (defaults and env applied)')
     .argument('[file]', 'YAML config')
     .action(async (file: string | undefined) => {
+      const { loadConfig } = await import('../config/load.js');
       const config = await loadConfig(file);
       const shown = { ...config, mqtt: { ...config.mqtt, url: redactUrl(config.mqtt.url) } };
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);

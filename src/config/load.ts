@@ -3,16 +3,9 @@ import type { ErrorObject } from 'ajv';
 import { lazyValidator } from '../json-schema.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { type Config, configSchema } from './schema.js';
+import { ConfigError } from './errors.js';
 
-/** A configuration the daemon refuses: the message lists every problem, each with its key path. */
-export class ConfigError extends Error {
-  readonly problems: string[];
-  constructor(source: string, problems: string[]) {
-    super(`invalid config ${source}: ${problems.join('; ')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
+export { ConfigError };
 
 export const ENV_PREFIX = 'ECG_EMOTIOND__';
 

@@ -1,3 +1,4 @@
+import { UnavailableError } from '../errors.js';
 import { Resampler } from '../dsp/resampler.js';
 import { encodeAscii } from '../protocols/ascii.js';
 import { BITALINO_ECG, encodeBitalino, parseBitalinoCommand } from '../protocols/bitalino.js';
@@ -303,7 +304,7 @@ export async function openCanReplayPort(
   iface: string,
 ): Promise<{ write: (b: Uint8Array) => Promise<void>; close: () => Promise<void> }> {
   const mod = await loadSocketCan().catch((err: Error) => {
-    throw new RecordError(`can:${iface}`, err.message);
+    throw new UnavailableError(`can:${iface}: ${err.message}`);
   });
   type SendingChannel = ReturnType<SocketCanModule['createRawChannel']> & {
     send(msg: { id: number; ext: boolean; rtr: boolean; data: Buffer }): void;
@@ -314,9 +315,8 @@ export async function openCanReplayPort(
     channel.start();
   } catch (err) {
     // socketcan says only "Error while creating channel": name the interface and the likely cause.
-    throw new RecordError(
-      `can:${iface}`,
-      `cannot open the CAN interface (${(err as Error).message}; does it exist and is it up? ip link show ${iface})`,
+    throw new UnavailableError(
+      `can:${iface}: cannot open the CAN interface (${(err as Error).message}; does it exist and is it up? ip link show ${iface})`,
     );
   }
   return {
@@ -337,7 +337,7 @@ export async function openReplayPort(target: ReplayTarget): Promise<{
   close: () => Promise<void>;
 }> {
   const port = await SerialDevice.open(target.path, target.baudRate).catch((err: Error) => {
-    throw new RecordError(target.path, `cannot open: ${err.message}`);
+    throw new UnavailableError(`${target.path}: cannot open: ${err.message}`);
   });
   const queue: Uint8Array[] = [];
   let notify: (() => void) | null = null;

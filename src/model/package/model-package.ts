@@ -3,14 +3,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WindowSpec } from '../../dsp/window-spec.js';
 import { type ModelManifest, manifestProblems } from './manifest.js';
+import { ModelError } from './errors.js';
 
-/** A model package that cannot be used: one line naming the file and what is wrong. */
-export class ModelError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelError';
-  }
-}
+export { ModelError };
 
 export interface ModelPackage {
   dir: string;
