@@ -9,6 +9,7 @@ import { Daemon } from '../src/daemon/daemon.js';
 import { rereadConfig } from '../src/daemon/run.js';
 import { createLogger } from '../src/log.js';
 import type { DaemonStats } from '../src/pipeline/events.js';
+import { freePort } from '../src/bench/harness/mosquitto.js';
 import type { EcgFrame, EcgSource, SourceState, SourceStats } from '../src/sources/source.js';
 
 /** A connected sensor the test feeds by hand: one call, one frame of 50 samples at 500 Hz. */
@@ -74,8 +75,13 @@ t.test(
       source: { ...base.source, silenceMs: 1000 },
       mqtt: { ...base.mqtt, url: 'mqtt://127.0.0.1:9', statsIntervalS: 5 },
       outbox: { ...base.outbox, dir: join(dir, 'outbox') },
-      health: { ...base.health, enabled: false },
+      health: { ...base.health, enabled: true, port: await freePort() },
     };
+    const health = (path: string) =>
+      fetch(`http://127.0.0.1:${config.health.port}${path}`).then(async (r) => ({
+        status: r.status,
+        body: await r.json(),
+      }));
     const source = new HandSource();
     const daemon = await Daemon.open(config, { source, log: createLogger('fatal') });
     const ticks: boolean[] = [];
@@ -95,6 +101,15 @@ t.test(
     t.equal(stats.length, 1, 'one stats event after 5 s');
     t.equal(stats[0].samples, 5 * 10 * 50, 'counting every sample fed');
     t.equal(stats[0].uptimeS, 5, 'uptime on the daemon clock');
+    t.same(
+      [stats[0].ready, stats[0].notReady],
+      [true, []],
+      'ready: no broker here, but the outbox takes every event',
+    );
+    t.match(await health('/readyz'), {
+      status: 200,
+      body: { ready: true, notReady: [], outboxAccepting: true },
+    });
 
     // The sensor stays connected but sends nothing: dead after 2 x silenceMs, and it stays dead.
     for (let s = 0; s < 6; s++) mock.timers.tick(1000);
@@ -105,6 +120,20 @@ t.test(
     );
     t.equal(stats.length, 2, 'stats go on while dead (10 s)');
     t.equal(stats[1].samples, stats[0].samples, 'and count nothing new');
+    // Samples last counted at the 5 s tick: the stats at 10 s say 5 s; health, after the 11 s tick, 6 s.
+    const why = 'pipeline: no samples for 5.0 s from a source that says it is connected';
+    t.same([stats[1].ready, stats[1].notReady], [false, [why]], 'the stats topic says why it is not ready');
+    t.match(await health('/healthz'), {
+      status: 503,
+      body: { alive: false, problem: 'no samples for 6.0 s from a source that says it is connected' },
+    });
+    t.match(await health('/readyz'), {
+      status: 503,
+      body: { ready: false, notReady: [/^pipeline: no samples for 6\.0 s/] },
+    });
+    const metrics = await (await fetch(`http://127.0.0.1:${config.health.port}/metrics`)).text();
+    t.match(metrics, /^ecg_emotiond_up 0$/m);
+    t.match(metrics, /^ecg_emotiond_ready 0$/m);
 
     await daemon.stop(); // resolves once STOPPING=1 is written: every ping sent came before it
     const written = await notify.read();

@@ -29,7 +29,11 @@ t.test('doctor: one line per check, exit 0 when device, broker, model and disk a
     lines.map((l) => l.split(/\s+/)[1]),
     ['config', 'device', 'broker', 'model', 'outbox', 'systemd', 'clock'],
   );
-  t.match(r.stdout, /^ok {3}systemd notify +bin\/ecg-emotiond connects the daemon to systemd/m, 'python3 is here');
+  t.match(
+    r.stdout,
+    /^ok {3}systemd notify +bin\/ecg-emotiond connects the daemon to systemd/m,
+    'python3 is here',
+  );
   t.match(r.stdout, /^ok {3}model +driver-stress-drivedb 0\.1\.0 \(int8\) sha256 verified, loads on cpu/m);
   t.match(r.stdout, /^ok {3}broker +mqtt:\/\/127\.0\.0\.1:\d+ reachable/m);
 });

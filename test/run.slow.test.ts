@@ -172,7 +172,12 @@ t.test(
     );
     const readyz = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
     t.equal(readyz.status, 503, 'but not ready: no ECG is streaming');
-    t.match(await readyz.json(), { ready: false, source: 'silent', mqttConnected: true });
+    t.match(await readyz.json(), {
+      ready: false,
+      notReady: ['source: silent'],
+      source: 'silent',
+      mqttConnected: true,
+    });
 
     daemon.kill('SIGTERM');
     const code = await new Promise((r) => daemon.on('exit', r));

@@ -19,7 +19,7 @@ import { sourceFromConfig } from '../sources/from-config.js';
 import { ScaledSource } from '../sources/scaled-source.js';
 import type { EcgFrame, EcgSource } from '../sources/source.js';
 import { EventBus, type PipelineEvents } from '../pipeline/events.js';
-import { type DaemonSnapshot, HealthSink } from '../sinks/health.js';
+import { type DaemonSnapshot, HealthSink, notReady } from '../sinks/health.js';
 import { SdNotify } from '../sinks/sd-notify.js';
 import { WatchdogSink } from '../sinks/watchdog-sink.js';
 import { Liveness } from './liveness.js';
@@ -254,6 +254,7 @@ export class Daemon {
       outboxDropped: this.outbox.report.droppedOldest,
       outboxCutRecords: this.outbox.report.cutRecords,
       outboxRefused: this.publisher.refused,
+      outboxAccepting: this.publisher.accepting,
       mqttConnected: this.publisher.connected,
       mqttConnects: this.publisher.connects,
       eventLoopDelayP99Ms: this.loopDelay.percentile(99) / 1e6,
@@ -324,7 +325,7 @@ export class Daemon {
     const tickMs = Math.min(1000, this.sd.watchdogIntervalMs ?? 1000);
     const tick = setInterval(() => {
       this.liveness.tick();
-      this.events.emit('liveness', this.liveness.alive);
+      this.events.emit('liveness', this.liveness.alive, this.liveness.problem);
     }, tickMs);
     this.timers.push(tick);
     const every = this.config.mqtt.statsIntervalS;
@@ -333,6 +334,7 @@ export class Daemon {
 
   private publishStats(): void {
     const s = this.snapshot();
+    const failing = notReady({ ...s, alive: this.liveness.alive, livenessProblem: this.liveness.problem });
     this.events.emit('stats', {
       uptimeS: (Date.now() - this.startedMs) / 1000,
       samples: s.samples,
@@ -343,6 +345,8 @@ export class Daemon {
       reconnects: s.source.reconnects + Math.max(0, s.mqttConnects - 1),
       crcErrors: s.source.crcErrors,
       inferenceP50Ms: s.inference?.count ? s.inference.percentile(0.5) : null,
+      ready: failing.length === 0,
+      notReady: failing,
     });
   }
 }

@@ -37,7 +37,9 @@ async function demoBroker(url: string | undefined): Promise<{ url: string; close
   if (url) return { url, close: async () => {} };
   // aedes is a development dependency: a release on an ECU has the vehicle's broker instead.
   const { Aedes } = await import('aedes').catch(() => {
-    throw new UnavailableError('no embedded broker in this installation (aedes is not installed): give --broker URL');
+    throw new UnavailableError(
+      'no embedded broker in this installation (aedes is not installed): give --broker URL',
+    );
   });
   const aedes = await Aedes.createBroker();
   const server = createServer(aedes.handle);

@@ -5,6 +5,8 @@
  */
 export class Liveness {
   alive = true;
+  /** Why it is not alive, in words for /healthz and the logs; null while alive. */
+  problem: string | null = null;
   private lastSamples = -1;
   private lastChange: number;
 
@@ -34,10 +36,17 @@ export class Liveness {
     const samples = this.o.samples();
     if (samples !== this.lastSamples) this.lastChange = now;
     this.lastSamples = samples;
-    const flowing = !this.o.sourceConnected() || now - this.lastChange <= 2 * this.o.silenceMs;
-    const stuck = this.o.inferenceRunningMs() > (this.o.stuckMs ?? 5000);
+    const stalledMs = now - this.lastChange;
+    const flowing = !this.o.sourceConnected() || stalledMs <= 2 * this.o.silenceMs;
+    const runningMs = this.o.inferenceRunningMs();
+    const stuck = runningMs > (this.o.stuckMs ?? 5000);
     const was = this.alive;
     this.alive = flowing && !stuck;
+    this.problem = stuck
+      ? `inference stuck: one window running for ${(runningMs / 1000).toFixed(1)} s`
+      : flowing
+        ? null
+        : `no samples for ${(stalledMs / 1000).toFixed(1)} s from a source that says it is connected`;
     return was && !this.alive;
   }
 }

@@ -59,7 +59,7 @@ export interface PipelineEvents {
   /** The daemon's counters, every `mqtt.statsIntervalS`. */
   stats: [s: DaemonStats];
   /** The daemon's liveness tick (at least every second): samples flowing, inference not stuck. */
-  liveness: [alive: boolean];
+  liveness: [alive: boolean, problem: string | null];
 }
 
 /** What the `stats` topic reports. */
@@ -73,6 +73,8 @@ export interface DaemonStats {
   reconnects: number;
   crcErrors: number;
   inferenceP50Ms: number | null;
+  ready: boolean;
+  notReady: string[];
 }
 
 type Listener<A extends unknown[]> = (...args: A) => void;

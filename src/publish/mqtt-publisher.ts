@@ -44,6 +44,8 @@ export class MqttPublisher {
   connects = 0;
   /** Events the outbox could not store (disk full, I/O error): not accepted, so never sent. */
   refused = 0;
+  /** Whether the outbox took the last event (false after a refusal, until one is stored again). */
+  accepting = true;
   private lastStoreLogMs = 0;
   /** The last connection problem, one line (for logs, health and doctor). */
   lastError: string | null = null;
@@ -143,9 +145,11 @@ export class MqttPublisher {
       id = await this.o.outbox.append(`${this.o.baseTopic}/${subtopic}`, JSON.stringify(payload));
     } catch (err) {
       this.refused++;
+      this.accepting = false;
       this.storeFailed('event not accepted', err as Error);
       return null;
     }
+    this.accepting = true;
     const now = this.o.outbox.report.droppedOldest;
     if (now > dropped) {
       this.o.log.warn(

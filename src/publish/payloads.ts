@@ -156,6 +156,8 @@ export const TOPIC_SCHEMAS = {
       'reconnects',
       'crcErrors',
       'inferenceP50Ms',
+      'ready',
+      'notReady',
       ...timeKeys,
     ],
     properties: {
@@ -178,6 +180,10 @@ export const TOPIC_SCHEMAS = {
       reconnects: { type: 'integer', minimum: 0 },
       crcErrors: { type: 'integer', minimum: 0 },
       inferenceP50Ms: { type: ['number', 'null'] },
+      /** As GET /readyz: pipeline alive, sensor delivering, events reaching the broker or the outbox. */
+      ready: { type: 'boolean' },
+      /** Each part that keeps it from being ready, in words (empty when ready). */
+      notReady: { type: 'array', items: { type: 'string' } },
       ...time,
     },
   },

@@ -15,6 +15,8 @@ export interface HealthSnapshot extends PipelineView {
   publish: LatencyStats | null;
   /** Pipeline liveness (as the systemd watchdog sees it), not just "process up". */
   alive: boolean;
+  /** Why it is not alive; null while alive. */
+  livenessProblem: string | null;
   source: {
     state: string;
     crcErrors: number;
@@ -30,6 +32,8 @@ export interface HealthSnapshot extends PipelineView {
   outboxCutRecords: number;
   /** Events the outbox could not store. */
   outboxRefused: number;
+  /** Whether the outbox took the last event: delivery is safe even while the broker is away. */
+  outboxAccepting: boolean;
   mqttConnected: boolean;
   mqttConnects: number;
   eventLoopDelayP99Ms: number;
@@ -58,6 +62,20 @@ const metric = (name: string, type: 'counter' | 'gauge', help: string, values: [
   ...values.map(([labels, v]) => `${name}${labels} ${v}`),
 ];
 
+/**
+ * What keeps the daemon from doing its job, one line per failing part; empty: ready. Ready means
+ * the pipeline alive, the sensor delivering, and events either reaching the broker or stored in
+ * the outbox for it (the model is loaded before the daemon starts at all).
+ */
+export function notReady(s: HealthSnapshot): string[] {
+  const failing: string[] = [];
+  if (!s.alive) failing.push(`pipeline: ${s.livenessProblem ?? 'not alive'}`);
+  if (s.source.state !== 'connected') failing.push(`source: ${s.source.state}`);
+  if (!s.mqttConnected && !s.outboxAccepting)
+    failing.push('delivery: the broker is not connected and the outbox refuses events');
+  return failing;
+}
+
 /** Prometheus text exposition of a snapshot. */
 export function metricsText(s: HealthSnapshot): string {
   return `${[...pipelineMetrics(s), ...deliveryMetrics(s), ...sourceMetrics(s), ...latencyMetrics(s)].join('\n')}\n`;
@@ -70,6 +88,12 @@ function pipelineMetrics(s: HealthSnapshot): string[] {
       'gauge',
       'Pipeline alive (samples flowing or the source honestly silent; inference not stuck)',
       [['', s.alive ? 1 : 0]],
+    ),
+    ...metric(
+      'ecg_emotiond_ready',
+      'gauge',
+      'Doing its job: pipeline alive, sensor delivering, events reaching the broker or the outbox (see /readyz)',
+      [['', notReady(s).length === 0 ? 1 : 0]],
     ),
     ...metric('ecg_emotiond_samples_total', 'counter', 'ECG samples received', [['', s.samples]]),
     ...metric('ecg_emotiond_windows_total', 'counter', 'Model windows by quality', [
@@ -179,7 +203,7 @@ function latencyMetrics(s: HealthSnapshot): string[] {
 }
 
 /** The daemon's counters as the health sink reads them; liveness comes from the `liveness` event. */
-export type DaemonSnapshot = Omit<HealthSnapshot, 'alive'>;
+export type DaemonSnapshot = Omit<HealthSnapshot, 'alive' | 'livenessProblem'>;
 
 /**
  * GET /healthz (200 alive, 503 not), GET /readyz (200 streaming and connected) and GET /metrics:
@@ -187,6 +211,7 @@ export type DaemonSnapshot = Omit<HealthSnapshot, 'alive'>;
  */
 export class HealthSink implements Sink {
   private alive = true;
+  private livenessProblem: string | null = null;
   private server: Server | null = null;
 
   constructor(
@@ -200,19 +225,24 @@ export class HealthSink implements Sink {
   ) {}
 
   attach(events: EventBus<PipelineEvents>): void {
-    events.on('liveness', (alive) => (this.alive = alive));
+    events.on('liveness', (alive, problem) => {
+      this.alive = alive;
+      this.livenessProblem = problem;
+    });
   }
 
   /** Listens; a port that cannot be had is a config error naming `health.port`. */
   async start(): Promise<void> {
     const { host, port } = this.o;
-    this.server = await listen(host, port, () => ({ ...this.o.snapshot(), alive: this.alive })).catch(
-      (err: NodeJS.ErrnoException) => {
-        throw new ConfigError(this.o.configName, [
-          `health.port: ${host}:${port} is not usable (${err.code ?? err.message})`,
-        ]);
-      },
-    );
+    this.server = await listen(host, port, () => ({
+      ...this.o.snapshot(),
+      alive: this.alive,
+      livenessProblem: this.livenessProblem,
+    })).catch((err: NodeJS.ErrnoException) => {
+      throw new ConfigError(this.o.configName, [
+        `health.port: ${host}:${port} is not usable (${err.code ?? err.message})`,
+      ]);
+    });
   }
 
   async close(): Promise<void> {
@@ -228,6 +258,7 @@ function listen(host: string, port: number, snapshot: () => HealthSnapshot): Pro
       res.end(
         JSON.stringify({
           alive: s.alive,
+          problem: s.livenessProblem,
           source: s.source.state,
           samples: s.samples,
           events: s.events,
@@ -236,11 +267,19 @@ function listen(host: string, port: number, snapshot: () => HealthSnapshot): Pro
         }),
       );
     } else if (req.url === '/readyz') {
-      // Ready: the sensor streaming and the broker connected. Liveness (/healthz) stays 200 while
-      // a missing sensor or broker is retried; readiness says the service is doing its job.
-      const ready = s.alive && s.source.state === 'connected' && s.mqttConnected;
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ready, source: s.source.state, mqttConnected: s.mqttConnected }));
+      // Liveness (/healthz) stays 200 while a missing sensor or broker is retried; readiness says
+      // the service is doing its job, and names every part that keeps it from it.
+      const failing = notReady(s);
+      res.writeHead(failing.length === 0 ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          ready: failing.length === 0,
+          notReady: failing,
+          source: s.source.state,
+          mqttConnected: s.mqttConnected,
+          outboxAccepting: s.outboxAccepting,
+        }),
+      );
     } else if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(metricsText(s));
