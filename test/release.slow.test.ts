@@ -34,7 +34,27 @@ t.test(
     t.ok(existsSync(tarball), 'the tarball is where the script says');
     t.comment(build.stdout.trim()); // its weight, for the README
 
-    // What is in it.
+    // npm pack (for a registry or an offline mirror) holds what the daemon needs to run, no source maps.
+    const pack = spawnSync('npm', ['pack', '--dry-run', '--json'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    const packed = (JSON.parse(pack.stdout)[0].files as { path: string }[]).map((f) => f.path);
+    for (const need of [
+      'LICENSE',
+      'schemas/mqtt/stats.schema.json',
+      'bin/ecg-emotiond',
+      'scripts/install.sh',
+      'data/demo',
+    ])
+      t.ok(
+        packed.some((p) => p.startsWith(need)),
+        `npm pack holds ${need}`,
+      );
+    t.same(
+      packed.filter((p) => p.endsWith('.map')),
+      [],
+      'and no source map',
+    );
+
+    // What is in the release.
     spawnSync('tar', ['-xzf', tarball, '-C', dir]);
     const app = join(dir, `ecg-emotiond-${version}`);
     const files = filesUnder(app);
