@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { Mosquitto } from '../src/bench/harness/mosquitto.js';
+import { ptyPair } from '../src/bench/harness/pty-pair.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 
 /** Every file under `dir`, relative to it. */
@@ -93,14 +94,27 @@ t.test(
 
     const bin = join(installed, 'bin', 'ecg-emotiond');
     const config = join(root, 'etc', 'ecg-emotiond', 'config.yaml');
-    const doctor = spawnSync(bin, ['doctor', '--config', config], { encoding: 'utf8', cwd: dir });
-    t.match(doctor.stdout, /^ok {3}config /m);
-    t.match(doctor.stdout, /^ok {3}model +driver-stress-drivedb .* sha256 verified, loads on cpu/m);
-    t.match(doctor.stdout, /^FAIL device /m, 'no sensor here: said, not hidden');
-    t.equal(doctor.status, 1, 'and doctor exits 1 for it');
+    const doctor = () => spawnSync(bin, ['doctor', '--config', config], { encoding: 'utf8', cwd: dir });
+    const bare = doctor();
+    t.match(bare.stdout, /^ok {3}config /m, 'the example config is valid');
+    t.match(bare.stdout, /^FAIL device /m, 'no sensor at its default path here: said, not hidden');
+    t.equal(bare.status, 1, 'and doctor exits 1 for it');
 
+    // Configured as a field engineer would: the sensor (a pty here) and the vehicle's broker.
     const broker = await Mosquitto.create(dir);
     t.teardown(() => broker.stop());
+    const pty = await ptyPair(dir);
+    t.teardown(() => pty.stop());
+    await writeFile(
+      config,
+      `source: { path: ${pty.b} }\nmqtt: { url: "${broker.url}" }\noutbox: { dir: ${join(dir, 'outbox')} }\n`,
+    );
+    const configured = doctor();
+    t.equal(configured.status, 0, configured.stdout);
+    t.match(configured.stdout, /^ok {3}device /m);
+    t.match(configured.stdout, /^ok {3}broker /m);
+    t.match(configured.stdout, /^ok {3}model +driver-stress-drivedb .* sha256 verified, loads on cpu/m);
+
     const noBroker = spawnSync(bin, ['demo', '--out-dir', join(dir, 'demo0')], {
       encoding: 'utf8',
       cwd: dir,
