@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mock } from 'node:test';
 import t from 'tap';
+import { zeroSourceStats } from './fixtures/helpers.js';
 import { loadConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { rereadConfig } from '../src/daemon/run.js';
@@ -18,16 +19,7 @@ class HandSource implements EcgSource {
   onGap: (lost: number | null) => void = () => {};
   onState: (s: SourceState, d: string) => void = () => {};
   readonly state: SourceState = 'connected';
-  readonly stats: SourceStats = {
-    frames: 0,
-    samples: 0,
-    crcErrors: 0,
-    malformed: 0,
-    gaps: 0,
-    lostSamples: 0,
-    reconnects: 0,
-    bytes: 0,
-  };
+  readonly stats: SourceStats = zeroSourceStats();
   readonly name = 'hand';
   private readonly frame: EcgFrame = {
     mv: new Float64Array(50),

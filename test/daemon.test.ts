@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { zeroSourceStats } from './fixtures/helpers.js';
 import { loadConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { DEMO_RECORD } from '../src/daemon/demo.js';
@@ -18,16 +19,7 @@ class TestWire implements WireSource {
   onGap: (lost: number | null) => void = () => {};
   onState: (s: SourceState, d: string) => void = () => {};
   state: SourceState = 'connected';
-  stats: SourceStats = {
-    frames: 0,
-    samples: 0,
-    crcErrors: 0,
-    malformed: 0,
-    gaps: 0,
-    lostSamples: 0,
-    reconnects: 0,
-    bytes: 0,
-  };
+  stats: SourceStats = zeroSourceStats();
   start(): void {}
   async stop(): Promise<void> {}
   send(f: Partial<SampleFrame>): void {
