@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -198,6 +198,50 @@ t.test(
     t.ok(
       a.every((v, k) => Math.abs(v - b[k]) < 0.05),
       `fp32 ${Array.from(a)} int8 ${Array.from(b)}`,
+    );
+  },
+);
+
+t.test(
+  'a package whose manifest names outputs the graph lacks is refused in one line by inspect, doctor, run and demo, before any source opens',
+  async (t) => {
+    const dir = await tmp();
+    const bad = join(dir, 'renamed');
+    await cp(join(PROJECT_ROOT, 'models', 'driver-stress-drivedb'), bad, { recursive: true });
+    const manifest = JSON.parse(await readFile(join(bad, 'manifest.json'), 'utf8'));
+    manifest.outputs.probabilities = 'probs';
+    await writeFile(join(bad, 'manifest.json'), JSON.stringify(manifest));
+    const why =
+      /renamed: manifest\.json does not match model\.onnx: output "probs" is not in the graph \(its outputs: "probabilities", "gate_weights", "layer_embeddings"\)/;
+    const inspect = cli('model', 'inspect', bad);
+    t.equal(inspect.status, 5);
+    t.match(inspect.stderr, why);
+    t.equal(inspect.stderr.trim().split('\n').length, 1, 'one line');
+
+    // The sensor path does not exist either: the model is what is named, so it was checked first.
+    const config = join(dir, 'c.yaml');
+    await writeFile(
+      config,
+      `model: { dir: ${bad}, providers: [cpu] }\nsource: { path: /dev/no-such-sensor }\noutbox: { dir: ${join(dir, 'outbox')} }\n`,
+    );
+    const doctor = cli('doctor', '--config', config);
+    t.match(doctor.stdout, new RegExp(`^FAIL model +.*${why.source}`, 'm'));
+    const run = cli('run', '--config', config);
+    t.equal(run.status, 5);
+    t.match(run.stderr, why);
+    t.notMatch(run.stderr, /no-such-sensor|at .*\.js/, 'before the source, and no stack trace');
+    const demo = cli('demo', '--config', config, '--out-dir', join(dir, 'demo'));
+    t.equal(demo.status, 5);
+    t.match(demo.stderr, why);
+
+    // A manifest consistent in itself (4 labels, 4 classes) over a graph that gives 3.
+    manifest.outputs.probabilities = 'probabilities';
+    manifest.labels = [...manifest.labels, 'extra'];
+    manifest.architecture.classes = 4;
+    await writeFile(join(bad, 'manifest.json'), JSON.stringify(manifest));
+    t.match(
+      cli('model', 'inspect', bad).stderr,
+      /output "probabilities" gives 3 values, the manifest has 4 labels/,
     );
   },
 );

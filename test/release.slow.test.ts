@@ -115,6 +115,19 @@ t.test(
     t.match(configured.stdout, /^ok {3}broker /m);
     t.match(configured.stdout, /^ok {3}model +driver-stress-drivedb .* sha256 verified, loads on cpu/m);
 
+    // Model tooling that needs development packages says so in a release; inspect works without.
+    const model = join(installed, 'models', 'driver-stress-drivedb');
+    const inspect = spawnSync(bin, ['model', 'inspect', model], { encoding: 'utf8', cwd: dir });
+    t.equal(inspect.status, 0, inspect.stderr);
+    t.match(inspect.stdout, /sha256 verified/);
+    t.match(inspect.stdout, /op counts need the development package onnx-proto/);
+    const modelBuild = spawnSync(bin, ['model', 'build', '--out', join(dir, 'm')], {
+      encoding: 'utf8',
+      cwd: dir,
+    });
+    t.equal(modelBuild.status, 6);
+    t.match(modelBuild.stderr, /^ecg-emotiond: model build needs the development package onnx-proto, .*\n$/);
+
     const noBroker = spawnSync(bin, ['demo', '--out-dir', join(dir, 'demo0')], {
       encoding: 'utf8',
       cwd: dir,

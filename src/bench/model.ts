@@ -48,12 +48,15 @@ async function bareOnnx(file: string): Promise<RunnableModel & { precision: stri
   const g = decodeModel(onnx).graph!;
   const input = g.input![0];
   const dims = input.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue ?? 1) || 1);
+  const [probabilities, gate] = [g.output![0].name!, g.output![1].name!];
   return {
+    source: file,
     onnx,
     inputName: input.name!,
     inputShape: dims,
-    probabilities: g.output![0].name!,
-    gate: g.output![1].name!,
+    probabilities,
+    gate,
+    contract: { input: input.name!, inputShape: dims, outputs: [probabilities, gate], classes: null },
     precision: 'fp32',
   };
 }

@@ -9,18 +9,31 @@ import {
   headShapes,
   parameterCount,
 } from '../model/graph/arch.js';
-import { buildModel } from '../model/graph/build-model.js';
 import { readNpy, writeNpy } from '../model/npy.js';
 import { loadModelPackage, ModelError, windowSpecOf } from '../model/package/model-package.js';
-import { quantizeModel } from '../model/quantize/quantize-model.js';
-import { optimizedOpCounts } from '../model/runtime/optimized-ops.js';
 import { embedWindows } from '../model/train/embed.js';
 import { labelledWindows } from '../model/train/labelled-windows.js';
 import { readSegments, segmentsFileOf } from '../records/segments.js';
 import { metricsOf } from '../model/train/train-head.js';
-import { trainModel } from '../model/train/train-model.js';
+import { contractOf, contractProblems } from '../model/runtime/contract.js';
+import { mismatchError } from '../model/runtime/engine.js';
 import { openSession } from '../model/runtime/session.js';
+import { isUnavailable, UnavailableError } from '../errors.js';
 import ort from 'onnxruntime-node';
+
+/**
+ * A module built on a development package (onnx-proto: building, training, quantizing, op counts),
+ * which a release leaves out: there, one line saying so instead of a stack trace.
+ */
+async function devModule<T>(command: string, load: () => Promise<T>): Promise<T> {
+  return load().catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && /onnx-proto|protobufjs/.test(err.message))
+      throw new UnavailableError(
+        `${command} needs the development package onnx-proto, which a release leaves out: run it in a checkout after npm ci`,
+      );
+    throw err;
+  });
+}
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const out = (json: boolean | undefined, value: unknown, text: string) =>
@@ -55,6 +68,7 @@ export async function buildCommand(o: BuildOpts): Promise<void> {
     ...(o.convDim !== undefined && { convDim: o.convDim }),
     ...(o.headHidden !== undefined && { headHidden: o.headHidden }),
   };
+  const { buildModel } = await devModule('model build', () => import('../model/graph/build-model.js'));
   const manifest = await buildModel({
     arch,
     weightsFile: o.weights,
@@ -80,7 +94,21 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
   const m = pkg.manifest;
   const params = parameterCount(encoderShapes(m.architecture)) + parameterCount(headShapes(m.architecture));
   const size = (await stat(join(dir, 'model.onnx'))).size;
-  const ops = await optimizedOpCounts(pkg.onnx);
+  // Refused in one line when the manifest and the graph disagree, as every loader does.
+  const { session } = await openSession(pkg.onnx, { providers: ['cpu'], threads: 1 });
+  const problems = contractProblems(session, contractOf(m));
+  await session.release();
+  if (problems.length > 0) throw mismatchError(dir, problems);
+  const ops = await devModule(
+    'counting the optimized ops',
+    () => import('../model/runtime/optimized-ops.js'),
+  ).then(
+    (mod) => mod.optimizedOpCounts(pkg.onnx),
+    (err) => {
+      if (!isUnavailable(err)) throw err;
+      return null;
+    },
+  );
   const a = m.architecture;
   const metrics = m.metrics as {
     meanAccuracy?: number;
@@ -94,10 +122,14 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
     `labels        ${m.labels.join(', ')}`,
     `weights       ${m.weights.source === 'seeded' ? `seeded (${m.weights.seed})` : `${m.weights.file} (${m.weights.sha256.slice(0, 12)}…)`}`,
     `metrics       ${metrics?.meanAccuracy !== undefined ? `CV accuracy ${metrics.meanAccuracy.toFixed(3)}, macro-F1 ${metrics.meanMacroF1?.toFixed(3)}` : 'none (untrained head)'}${metrics?.quantization ? `; int8 top-1 agreement ${(100 * (metrics.quantization.top1Agreement ?? 0)).toFixed(2)} %` : ''}`,
-    `onnxruntime   ${Object.entries(ops)
-      .sort((x, y) => y[1] - x[1])
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}`,
+    `onnxruntime   ${
+      ops
+        ? Object.entries(ops)
+            .sort((x, y) => y[1] - x[1])
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')
+        : 'op counts need the development package onnx-proto (not in a release)'
+    }`,
   ].join('\n');
   out(o.json, { manifest: m, parameters: params, bytes: size, optimizedOps: ops }, text);
 }
@@ -120,6 +152,7 @@ interface TrainOpts {
 }
 
 export async function trainCommand(o: TrainOpts): Promise<void> {
+  const { trainModel } = await devModule('model train', () => import('../model/train/train-model.js'));
   const r = await trainModel({
     modelDir: o.model,
     records: o.record,
@@ -151,6 +184,10 @@ export async function quantizeCommand(o: {
   threads: number;
   json?: boolean;
 }): Promise<void> {
+  const { quantizeModel } = await devModule(
+    'model quantize',
+    () => import('../model/quantize/quantize-model.js'),
+  );
   const r = await quantizeModel({
     modelDir: o.model,
     calibration: o.calibration,

@@ -7,6 +7,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { loadModelPackage } from '../model/package/model-package.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
+import { contractOf, contractProblems } from '../model/runtime/contract.js';
+import { mismatchError } from '../model/runtime/engine.js';
 import { openSession } from '../model/runtime/session.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
@@ -99,7 +101,9 @@ async function model(c: Config['model']): Promise<Check> {
       providers: c.providers,
       threads: 1,
     });
+    const problems = contractProblems(session, contractOf(pkg.manifest));
     await session.release();
+    if (problems.length > 0) throw mismatchError(pkg.dir, problems);
     const why = skipped.map((s) => `${s.provider} skipped: ${s.reason}`).join('; ');
     return {
       verdict: 'ok',

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ModelPackage } from '../package/model-package.js';
+import { ModelError } from '../package/errors.js';
+import { contractOf, type GraphContract } from './contract.js';
 import type { ProviderAttempt } from './session.js';
 import type { FromWorker, WorkerInit } from './worker-protocol.js';
 
@@ -16,19 +18,24 @@ export interface InferenceResult {
 
 /** What the engine needs of a model: its bytes, its fixed input and the two outputs it reads. */
 export interface RunnableModel {
+  /** For messages: the package's folder. */
+  source: string;
   onnx: Uint8Array;
   inputName: string;
   inputShape: number[];
   probabilities: string;
   gate: string;
+  contract: GraphContract;
 }
 
 export const runnableOf = (pkg: ModelPackage): RunnableModel => ({
+  source: pkg.dir,
   onnx: pkg.onnx,
   inputName: pkg.manifest.input.tensor,
   inputShape: pkg.manifest.input.shape,
   probabilities: pkg.manifest.outputs.probabilities,
   gate: pkg.manifest.outputs.gate,
+  contract: contractOf(pkg.manifest),
 });
 
 export interface EngineOptions {
@@ -37,6 +44,11 @@ export interface EngineOptions {
   /** See SessionOptions.spinning. */
   spinning?: boolean;
   warmupRuns?: number;
+}
+
+/** A package whose manifest and graph disagree: one line naming the folder and each problem. */
+export function mismatchError(source: string, problems: string[]): ModelError {
+  return new ModelError(`${source}: manifest.json does not match model.onnx: ${problems.join('; ')}`);
 }
 
 /** The worker entry: the compiled .js next to this file, or the .ts source when run from src/. */
@@ -96,6 +108,7 @@ export class InferenceEngine {
       inputName: model.inputName,
       inputShape: model.inputShape,
       outputs: [model.probabilities, model.gate],
+      contract: model.contract,
       input: shared,
       warmupRuns: options.warmupRuns ?? 2,
     };
@@ -108,6 +121,7 @@ export class InferenceEngine {
       onMessage = (msg) => {
         if (msg.type === 'ready') resolve(msg);
         else if (msg.type === 'error') reject(new Error(msg.message));
+        else if (msg.type === 'mismatch') reject(mismatchError(model.source, msg.problems));
       };
       onError = reject;
       onExit = (code) => reject(new Error(`inference worker exited during start-up (code ${code})`));
@@ -170,7 +184,7 @@ export class InferenceEngine {
 
   private onMessage(m: FromWorker): void {
     const p = this.pending;
-    if (!p || (m.type !== 'ready' && m.id !== p.id)) return;
+    if (!p || m.type === 'ready' || m.type === 'mismatch' || m.id !== p.id) return;
     this.pending = null;
     if (m.type === 'result') {
       p.resolve({

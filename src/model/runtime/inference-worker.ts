@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { contractProblems } from './contract.js';
 import { openSession } from './session.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
@@ -17,6 +18,12 @@ async function main(): Promise<void> {
     threads: init.threads,
     spinning: init.spinning,
   });
+  const problems = contractProblems(session, init.contract);
+  if (problems.length > 0) {
+    await session.release();
+    post({ type: 'mismatch', problems });
+    return;
+  }
   const shared = new Float32Array(init.input);
   const data = new Float32Array(shared.length);
   const feeds = { [init.inputName]: new ort.Tensor('float32', data, init.inputShape) };
