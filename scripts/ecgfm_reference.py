@@ -229,6 +229,37 @@ def main(out_dir):
     print("wrote fixtures to", out_dir, "probabilities", probs[0].tolist())
 
 
+def fairseq_layouts(out_dir):
+    """The same small model as fairseq-signals saves it after fine-tuning: the encoder under
+    encoder.w2v_model., a task head (proj) beside it, an omegaconf cfg whose w2v_args hold the
+    pretraining architecture; and a legacy (non-zip) torch.save file."""
+    from omegaconf import OmegaConf
+    a = SMALL
+    gen = torch.Generator().manual_seed(20251123)
+    model, head = EcgFm(a).eval(), NmoeHead(a).eval()
+    randomize(model, gen)
+    randomize(head, gen)
+    state = model.state_dict()
+    # The same seed as main(): ecgfm-small.safetensors' golden outputs hold for these weights (the
+    # test checks that the imported package reproduces them).
+    pretrain = {
+        "_name": "ecg_transformer", "encoder_layers": a["layers"], "encoder_embed_dim": a["dim"],
+        "encoder_ffn_embed_dim": a["ffn"], "encoder_attention_heads": a["heads"],
+        "conv_feature_layers": f"[({a['conv_dim']}, {a['conv_kernel']}, {a['conv_stride']})] * {a['conv_layers']}",
+        "conv_pos": a["pos_conv_kernel"], "conv_pos_groups": a["pos_conv_groups"], "in_d": a["in_leads"],
+    }
+    cfg = OmegaConf.create({"model": {"_name": "ecg_transformer_classifier", "num_labels": 26,
+                                      "w2v_args": {"model": pretrain}}})
+    finetuned = {f"encoder.w2v_model.{k}": v for k, v in state.items()}
+    finetuned["proj.weight"] = torch.randn(26, a["dim"], generator=gen)
+    finetuned["proj.bias"] = torch.zeros(26)
+    torch.save({"model": finetuned, "cfg": cfg, "optimizer_history": [{"lr": 1e-4}]},
+               os.path.join(out_dir, "ecgfm-small-finetuned.pt"))
+    torch.save({"model": {"x": torch.zeros(2)}}, os.path.join(out_dir, "legacy.pt"),
+               _use_new_zipfile_serialization=False)
+    print("wrote", out_dir, "ecgfm-small-finetuned.pt and legacy.pt")
+
+
 FULL = dict(SMALL, layers=12, dim=768, heads=12, ffn=3072, conv_dim=256, pos_conv_kernel=128,
             pos_conv_groups=16, head_hidden=256)
 
@@ -253,7 +284,9 @@ def export_full(path, leads=12):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--export-full":
+    if len(sys.argv) > 1 and sys.argv[1] == "--fairseq-layouts":
+        fairseq_layouts(sys.argv[2] if len(sys.argv) > 2 else "test/fixtures/model")
+    elif len(sys.argv) > 1 and sys.argv[1] == "--export-full":
         export_full(sys.argv[2])  # python3 scripts/ecgfm_reference.py --export-full OUT.onnx
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/model")

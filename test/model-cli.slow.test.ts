@@ -245,3 +245,64 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a fine-tuned fairseq-signals checkpoint (omegaconf cfg, encoder.w2v_model. keys, a task head) builds without size flags and matches PyTorch; contradicting flags and legacy files are refused',
+  async (t) => {
+    const dir = await tmp();
+    const ckpt = join(FIX, 'ecgfm-small-finetuned.pt');
+    const b = cli('model', 'build', '--weights', ckpt, '--out', join(dir, 'pkg'), '--json');
+    t.equal(b.status, 0, b.stderr);
+    const a = JSON.parse(b.stdout).architecture;
+    t.match(
+      a,
+      { layers: 2, dim: 64, heads: 4, ffn: 128, convDim: 32, posConvKernel: 16, posConvGroups: 4 },
+      'from the cfg and the shapes',
+    );
+    // The pooled layer embeddings against the PyTorch reference's (same weights, ecgfm-small.safetensors).
+    const raw = await readSafetensors(join(FIX, 'ecgfm-small.safetensors'));
+    const input = raw.get('golden.input')!.data;
+    await writeFile(
+      join(dir, 'x.npy'),
+      encodeNpy({ shape: [1, 1, input.length], data: Float32Array.from(input) }),
+    );
+    const e = cli(
+      'model',
+      'embed',
+      '--model',
+      join(dir, 'pkg'),
+      '--input',
+      join(dir, 'x.npy'),
+      '--out',
+      join(dir, 'y.npy'),
+    );
+    t.equal(e.status, 0, e.stderr);
+    const y = await readNpy(join(dir, 'y.npy'));
+    const golden = raw.get('golden.pooled')!.data;
+    const worst = y.data.reduce((m, v, i) => Math.max(m, Math.abs(v - golden[i])), 0);
+    t.ok(worst < 1e-5, `largest difference from PyTorch ${worst}`);
+
+    const heads = cli('model', 'build', '--weights', ckpt, '--heads', '8', '--out', join(dir, 'h'));
+    t.equal(heads.status, 5);
+    t.match(
+      heads.stderr,
+      /ecgfm-small-finetuned\.pt: --heads 8 contradicts the checkpoint: its cfg \(heads 4\)/,
+    );
+    const layers = cli('model', 'build', '--weights', ckpt, '--layers', '12', '--out', join(dir, 'l'));
+    t.match(layers.stderr, /--layers 12 contradicts the checkpoint: its tensor shapes \(layers 2\)/);
+    // Without a cfg, shapes cannot tell the heads: asked for, not guessed.
+    const st = cli(
+      'model',
+      'build',
+      '--weights',
+      join(FIX, 'ecgfm-small.safetensors'),
+      '--out',
+      join(dir, 's'),
+    );
+    t.equal(st.status, 5);
+    t.match(st.stderr, /does not say its attention heads .*give --heads/);
+    const legacy = cli('model', 'build', '--weights', join(FIX, 'legacy.pt'), '--out', join(dir, 'x'));
+    t.equal(legacy.status, 5);
+    t.match(legacy.stderr, /legacy\.pt: a legacy \(non-zip\) torch\.save file: re-save it in the zip format/);
+  },
+);

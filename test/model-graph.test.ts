@@ -143,8 +143,24 @@ t.test('missing, unexpected and mis-shaped keys are named in one error', async (
   const msg = (err as Error).message;
   t.match(
     msg,
-    /^bad\.safetensors: missing keys: encoder\.layers\.1\.fc2\.bias; unexpected keys: encoder\.layers\.9\.fc1\.weight; mis-shaped keys: post_extract_proj\.bias \[3\] \(expected \[64\]\)$/,
+    /^bad\.safetensors: 1 missing keys \(encoder\.layers\.1\.fc2\.bias\); 1 unexpected keys \(encoder\.layers\.9\.fc1\.weight\); 1 mis-shaped keys \(post_extract_proj\.bias \[3\] \(expected \[64\]\)\); an ECG-FM .* README "Bring your own model"$/,
   );
+  // A checkpoint of something else entirely: counts and the first few, not hundreds of names.
+  const other = new Map(
+    [...Array(300).keys()].map((i) => [`vit.blocks.${i}.w`, { shape: [1], data: new Float32Array(1) }]),
+  );
+  const long = (() => {
+    try {
+      canonicalEncoderWeights(other, arch, 'vit.pt');
+    } catch (e) {
+      return (e as Error).message;
+    }
+  })()!;
+  t.match(
+    long,
+    /\d+ missing keys \(first 3: [^)]*\); 300 unexpected keys \(first 3: vit\.blocks\.0\.w, vit\.blocks\.1\.w, vit\.blocks\.2\.w\)/,
+  );
+  t.ok(long.length < 400, `one short line (${long.length} characters)`);
 });
 
 t.test('seeded initialisation: same seed, same bytes; the graph is opset >= 17', async (t) => {

@@ -2,13 +2,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import {
-  ECGFM_FULL,
-  type EcgFmArch,
-  encoderShapes,
-  headShapes,
-  parameterCount,
-} from '../model/graph/arch.js';
+import { encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
+import type { ArchFlags } from '../model/graph/checkpoint-arch.js';
 import { readNpy, writeNpy } from '../model/npy.js';
 import { loadModelPackage, ModelError, windowSpecOf } from '../model/package/model-package.js';
 import { embedWindows } from '../model/train/embed.js';
@@ -59,18 +54,18 @@ interface BuildOpts {
 
 export async function buildCommand(o: BuildOpts): Promise<void> {
   if (o.arch !== 'ecgfm') throw new InvalidArgumentError(`--arch ${o.arch}: only "ecgfm" is known`);
-  const arch: EcgFmArch = {
-    ...ECGFM_FULL,
-    ...(o.layers !== undefined && { layers: o.layers }),
-    ...(o.dim !== undefined && { dim: o.dim }),
-    ...(o.heads !== undefined && { heads: o.heads }),
-    ...(o.ffn !== undefined && { ffn: o.ffn }),
-    ...(o.convDim !== undefined && { convDim: o.convDim }),
-    ...(o.headHidden !== undefined && { headHidden: o.headHidden }),
+  const given = {
+    layers: o.layers,
+    dim: o.dim,
+    heads: o.heads,
+    ffn: o.ffn,
+    convDim: o.convDim,
+    headHidden: o.headHidden,
   };
+  const flags: ArchFlags = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   const { buildModel } = await devModule('model build', () => import('../model/graph/build-model.js'));
   const manifest = await buildModel({
-    arch,
+    flags,
     weightsFile: o.weights,
     seed: o.seed,
     out: o.out,

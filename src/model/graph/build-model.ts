@@ -2,17 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type ModelManifest } from '../package/manifest.js';
 import { sha256Hex, writeModelPackage } from '../package/model-package.js';
-import { type EcgFmArch, checkArch } from './arch.js';
+import { type EcgFmArch, checkArch, ECGFM_FULL } from './arch.js';
+import { type ArchFlags, archOfCheckpoint, encoderKeys } from './checkpoint-arch.js';
 import { buildEcgFmGraph, IO } from './ecgfm-graph.js';
 import { readSafetensors } from './safetensors.js';
 import type { TensorMap } from './tensor.js';
 import { DEFAULT_LABELS } from '../default-labels.js';
-import { readTorchCheckpoint } from './torch-checkpoint.js';
+import { readTorchCheckpointWithCfg, type TorchCheckpoint } from './torch-checkpoint.js';
 import { WeightError } from './weight-error.js';
 import { canonicalEncoderWeights, headWeights, seededWeights } from './weights.js';
 
 export interface BuildOptions {
-  arch: EcgFmArch;
+  /**
+   * The architecture, or what the checkpoint does not say when `weightsFile` is given; without it,
+   * ECG-FM as released (and a checkpoint must say its heads).
+   */
+  arch?: EcgFmArch;
+  /** Sizes given on the command line: with a checkpoint, refused where they contradict it. */
+  flags?: ArchFlags;
   /** A fairseq-signals .pt or a .safetensors file; seeded weights when absent. */
   weightsFile?: string;
   seed: number;
@@ -26,23 +33,29 @@ export interface BuildOptions {
   notes?: string;
 }
 
-/** Reads a checkpoint by its extension. */
-export async function readWeights(file: string): Promise<TensorMap> {
-  if (/\.safetensors$/i.test(file)) return readSafetensors(file);
-  if (/\.(pt|pth|ckpt)$/i.test(file)) return readTorchCheckpoint(file);
+/** Reads a checkpoint by its extension: its tensors, and its cfg where it has one (.pt). */
+export async function readWeights(file: string): Promise<TorchCheckpoint> {
+  if (/\.safetensors$/i.test(file)) return { tensors: await readSafetensors(file), cfg: null };
+  if (/\.(pt|pth|ckpt)$/i.test(file)) return readTorchCheckpointWithCfg(file);
   throw new WeightError(file, ['unknown weights format (expected .pt or .safetensors)']);
 }
 
 /** Builds the single-lead ECG-FM + NMoE graph and writes it as a model package. */
 export async function buildModel(o: BuildOptions): Promise<ModelManifest> {
-  checkArch(o.arch);
   const labels = o.labels ?? DEFAULT_LABELS;
-  const arch = { ...o.arch, classes: labels.length };
+  const checkpoint = o.weightsFile ? await readWeights(o.weightsFile) : null;
+  const keys = checkpoint ? encoderKeys(checkpoint.tensors) : null;
+  const chosen =
+    checkpoint && keys
+      ? archOfCheckpoint(keys.tensors, checkpoint.cfg, o.flags ?? {}, o.weightsFile!, o.arch)
+      : { ...(o.arch ?? ECGFM_FULL), ...o.flags };
+  const arch = { ...chosen, classes: labels.length };
+  checkArch(arch);
   const seeded = seededWeights(arch, o.seed);
   let weights: TensorMap = seeded;
   let source: ModelManifest['weights'] = { source: 'seeded', seed: o.seed };
-  if (o.weightsFile) {
-    const raw = await readWeights(o.weightsFile);
+  if (o.weightsFile && keys) {
+    const raw = keys.tensors;
     const encoder = canonicalEncoderWeights(raw, arch, o.weightsFile);
     const hasHead = [...raw.keys()].some((k) => k.startsWith('nmoe.'));
     const head = headWeights(hasHead ? raw : seeded, arch, o.weightsFile);

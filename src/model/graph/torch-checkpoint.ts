@@ -27,7 +27,14 @@ function zipEntries(buf: Buffer, file: string): Map<string, ZipEntry> {
       break;
     }
   }
-  if (eocd < 0) throw new WeightError(file, ['not a zip checkpoint (no end-of-central-directory record)']);
+  if (eocd < 0) {
+    // torch.save before 1.6 (or with _use_new_zipfile_serialization=False): a bare pickle stream.
+    if (buf[0] === 0x80 && buf.length > 2 && buf[1] <= 5)
+      throw new WeightError(file, [
+        "a legacy (non-zip) torch.save file: re-save it in the zip format with torch >= 1.6, e.g. python3 -c \"import torch; torch.save(torch.load('old.pt', map_location='cpu'), 'new.pt')\"",
+      ]);
+    throw new WeightError(file, ['not a torch checkpoint (neither a zip archive nor a pickle)']);
+  }
   let count = buf.readUInt16LE(eocd + 10);
   let cdOffset = buf.readUInt32LE(eocd + 16);
   if (cdOffset === 0xffffffff || count === 0xffff) {
@@ -418,10 +425,42 @@ function readValue(bytes: Buffer, dtype: string, i: number): number {
 }
 
 /**
+ * A pickled config as plain data: dicts, lists, numbers, strings, and omegaconf's DictConfig,
+ * ListConfig and value nodes (their `_content` and `_val`); anything else becomes null.
+ */
+function plainConfig(v: unknown, depth = 0): unknown {
+  if (depth > 64) return null;
+  if (v instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of v) if (typeof k === 'string') out[k] = plainConfig(x, depth + 1);
+    return out;
+  }
+  if (Array.isArray(v)) return v.map((x) => plainConfig(x, depth + 1));
+  if (v instanceof Opaque) {
+    const state = Array.isArray(v.state) ? v.state[0] : v.state; // (dict, slots) or dict
+    if (state instanceof Map && state.has('_content')) return plainConfig(state.get('_content'), depth + 1);
+    if (state instanceof Map && state.has('_val')) return plainConfig(state.get('_val'), depth + 1);
+    return state instanceof Map ? plainConfig(state, depth + 1) : null; // e.g. argparse's Namespace
+  }
+  return typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean' ? v : null;
+}
+
+/** A checkpoint's float tensors and its `cfg` (fairseq) as plain data, or null when it has none. */
+export interface TorchCheckpoint {
+  tensors: TensorMap;
+  cfg: Record<string, unknown> | null;
+}
+
+/**
  * The float tensors of a checkpoint's state dict: `model` of a fairseq checkpoint, `state_dict`,
  * or the top-level dict itself.
  */
 export async function readTorchCheckpoint(file: string): Promise<TensorMap> {
+  return (await readTorchCheckpointWithCfg(file)).tensors;
+}
+
+/** The state dict's float tensors (as readTorchCheckpoint) and the checkpoint's `cfg`. */
+export async function readTorchCheckpointWithCfg(file: string): Promise<TorchCheckpoint> {
   let buf: Buffer;
   try {
     buf = await readFile(file);
@@ -471,5 +510,9 @@ export async function readTorchCheckpoint(file: string): Promise<TensorMap> {
     }
     out.set(k, { shape: v.shape, data });
   }
-  return out;
+  const cfg = plainConfig(top.get('cfg') ?? top.get('args') ?? null);
+  return {
+    tensors: out,
+    cfg: cfg && typeof cfg === 'object' && !Array.isArray(cfg) ? (cfg as Record<string, unknown>) : null,
+  };
 }

@@ -66,10 +66,16 @@ export function canonicalEncoderWeights(raw: TensorMap, arch: EcgFmArch, file: s
   const unexpected = [...renamed.keys()].filter(
     (k) => !expected.has(k) && !k.startsWith('nmoe.') && !PRETRAINING_ONLY.some((r) => r.test(k)),
   );
-  if (missing.length) problems.push(`missing keys: ${missing.join(', ')}`);
-  if (unexpected.length) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
-  if (misshaped.length) problems.push(`mis-shaped keys: ${misshaped.join(', ')}`);
-  if (problems.length) throw new WeightError(file, problems);
+  const few = (what: string, keys: string[]) =>
+    `${keys.length} ${what}${keys.length > 3 ? ` (first 3: ${keys.slice(0, 3).join(', ')})` : ` (${keys.join(', ')})`}`;
+  if (missing.length) problems.push(few('missing keys', missing));
+  if (unexpected.length) problems.push(few('unexpected keys', unexpected));
+  if (misshaped.length) problems.push(few('mis-shaped keys', misshaped));
+  if (problems.length)
+    throw new WeightError(file, [
+      ...problems,
+      'an ECG-FM (fairseq-signals ecg_transformer) checkpoint is expected: README "Bring your own model"',
+    ]);
   return out;
 }
 
