@@ -283,8 +283,22 @@ def export_full(path, leads=12):
     print("wrote", path)
 
 
+def export_small(path):
+    """A single-lead small ECG-FM + NMoE as an OEM would export it from PyTorch, with a dynamic
+    batch axis: the fixture `model import --onnx` is tested with."""
+    a = dict(SMALL, in_leads=1)
+    m = Exported(a).eval()
+    randomize(m, torch.Generator().manual_seed(1))
+    torch.onnx.export(m, torch.randn(1, 1, a["input_samples"]), path, opset_version=17,
+                      input_names=["ecg"], output_names=["probabilities", "gate_weights"],
+                      dynamic_axes={"ecg": {0: "batch"}, "probabilities": {0: "batch"}})
+    print("wrote", path)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--fairseq-layouts":
+    if len(sys.argv) > 1 and sys.argv[1] == "--export-small":
+        export_small(sys.argv[2])  # python3 scripts/ecgfm_reference.py --export-small OUT.onnx
+    elif len(sys.argv) > 1 and sys.argv[1] == "--fairseq-layouts":
         fairseq_layouts(sys.argv[2] if len(sys.argv) > 2 else "test/fixtures/model")
     elif len(sys.argv) > 1 and sys.argv[1] == "--export-full":
         export_full(sys.argv[2])  # python3 scripts/ecgfm_reference.py --export-full OUT.onnx

@@ -6,6 +6,9 @@ import { RecordError } from './records/errors.js';
 /** The project root (works from src/ under tsx and from dist/). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The bundled real recording the demo plays (drive06, 496 Hz, with its stress labels). */
+export const DEMO_RECORD = join(PROJECT_ROOT, 'data', 'demo', 'drive06-excerpt');
+
 /** Shared PhysioNet recordings: $ECG_DATA_DIR, else ../shared/data/ecg beside the checkout. */
 export function sharedDataDir(): string {
   const dir = process.env.ECG_DATA_DIR ?? join(PROJECT_ROOT, '..', 'shared', 'data', 'ecg');

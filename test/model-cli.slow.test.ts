@@ -306,3 +306,80 @@ t.test(
     t.match(legacy.stderr, /legacy\.pt: a legacy \(non-zip\) torch\.save file: re-save it in the zip format/);
   },
 );
+
+t.test(
+  'model import --onnx: a torch.onnx.export file becomes a package the daemon runs; what cannot work is refused in one line',
+  async (t) => {
+    const dir = await tmp();
+    const onnx = join(FIX, 'ecgfm-small-export.onnx'); // scripts/ecgfm_reference.py --export-small
+    const pkg = join(dir, 'oem');
+    const r = cli(
+      'model',
+      'import',
+      '--onnx',
+      onnx,
+      '--labels',
+      'calm,tense,angry,happy,sad',
+      '--out',
+      pkg,
+      '--json',
+    );
+    t.equal(r.status, 0, r.stderr);
+    const { manifest, check } = JSON.parse(r.stdout);
+    t.match(manifest, {
+      architecture: { kind: 'onnx-import', classes: 5, inputSamples: 2500, inLeads: 1 },
+      input: { tensor: 'ecg', shape: [1, 1, 2500], windowSamples: 2500 },
+      outputs: { probabilities: 'probabilities', gate: 'gate_weights' },
+      weights: { source: 'onnx', file: 'ecgfm-small-export.onnx' },
+    });
+    const sum = Object.values(check as Record<string, number>).reduce((a, b) => a + b, 0);
+    t.ok(Math.abs(sum - 1) < 1e-4, 'one real window through it: probabilities that sum to 1');
+
+    // The daemon runs it: the demo with this package as model.dir.
+    const config = join(dir, 'c.yaml');
+    await writeFile(config, `model: { dir: ${pkg}, providers: [cpu] }\n`);
+    const demo = spawnSync(
+      process.execPath,
+      [BIN, 'demo', '--config', config, '--out-dir', join(dir, 'demo')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    t.equal(demo.status, 0, demo.stderr);
+    t.match(demo.stdout, /MQTT +\d+ messages on .*, 0 not matching their schema/);
+    t.match(demo.stdout, /inference +\d+ windows/);
+
+    const noLabels = cli('model', 'import', '--onnx', onnx, '--out', join(dir, 'x'));
+    t.equal(noLabels.status, 5);
+    t.match(noLabels.stderr, /give --labels: one name for each of the 5 values of "probabilities"/);
+    const three = cli('model', 'import', '--onnx', onnx, '--labels', 'a,b,c', '--out', join(dir, 'y'));
+    t.match(three.stderr, /--labels names 3 classes, output "probabilities" gives 5/);
+    const gate = cli(
+      'model',
+      'import',
+      '--onnx',
+      onnx,
+      '--labels',
+      'a,b,c,d,e',
+      '--gate',
+      'experts',
+      '--out',
+      join(dir, 'z'),
+    );
+    t.match(gate.stderr, /"experts" is not an output \(its outputs: probabilities, gate_weights\)/);
+    const notOnnx = cli(
+      'model',
+      'import',
+      '--onnx',
+      join(pkg, 'manifest.json'),
+      '--labels',
+      'a,b',
+      '--out',
+      join(dir, 'w'),
+    );
+    t.equal(notOnnx.status, 5);
+    t.match(notOnnx.stderr, /manifest\.json: onnxruntime cannot load it/);
+    for (const bad of [noLabels, three, gate, notOnnx])
+      t.equal(bad.stderr.trim().split('\n').length, 1, 'one line');
+  },
+);

@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
 import type { ArchFlags } from '../model/graph/checkpoint-arch.js';
 import { readNpy, writeNpy } from '../model/npy.js';
+import { builtArch } from '../model/package/manifest.js';
 import { loadModelPackage, ModelError, windowSpecOf } from '../model/package/model-package.js';
 import { embedWindows } from '../model/train/embed.js';
 import { labelledWindows } from '../model/train/labelled-windows.js';
@@ -75,19 +76,49 @@ export async function buildCommand(o: BuildOpts): Promise<void> {
     notes: o.notes,
     builtBy: 'ecg-emotiond model build',
   });
-  const params =
-    parameterCount(encoderShapes(manifest.architecture)) + parameterCount(headShapes(manifest.architecture));
+  const built = builtArch(manifest, 'model build');
+  const params = parameterCount(encoderShapes(built)) + parameterCount(headShapes(built));
   out(
     o.json,
     manifest,
-    `${o.out}: ${manifest.architecture.layers} layers, dim ${manifest.architecture.dim}, ${(params / 1e6).toFixed(2)} M parameters, weights ${manifest.weights.source}, sha256 ${manifest.sha256}`,
+    `${o.out}: ${built.layers} layers, dim ${built.dim}, ${(params / 1e6).toFixed(2)} M parameters, weights ${manifest.weights.source}, sha256 ${manifest.sha256}`,
+  );
+}
+
+export async function importCommand(o: {
+  onnx: string;
+  out: string;
+  labels?: string[];
+  name: string;
+  probabilities?: string;
+  gate?: string;
+  layerEmbeddings?: string;
+  windowSamples?: number;
+  hopSamples?: number;
+  normalization: 'zscore' | 'none';
+  notes?: string;
+  json?: boolean;
+}): Promise<void> {
+  const { importOnnx } = await import('../model/package/import-onnx.js');
+  const r = await importOnnx({ ...o, file: o.onnx });
+  const m = r.manifest;
+  const roles = Object.entries(m.outputs).map(([role, name]) => `${role} "${name}"`);
+  out(
+    o.json,
+    r,
+    [
+      `${o.out}: ${m.input.tensor} [${m.input.shape}] at ${m.input.sampleRateHz} Hz → ${roles.join(', ')}; sha256 ${m.sha256}`,
+      `one window of the demo recording: ${Object.entries(r.check)
+        .map(([label, p]) => `${label} ${p.toFixed(3)}`)
+        .join(', ')}`,
+      `its weights and training are the export's: nothing here says what it recognises (model eval on labelled drives does)`,
+    ].join('\n'),
   );
 }
 
 export async function inspectCommand(dir: string, o: { json?: boolean }): Promise<void> {
   const pkg = await loadModelPackage(dir);
   const m = pkg.manifest;
-  const params = parameterCount(encoderShapes(m.architecture)) + parameterCount(headShapes(m.architecture));
   const size = (await stat(join(dir, 'model.onnx'))).size;
   // Refused in one line when the manifest and the graph disagree, as every loader does.
   const { session } = await openSession(pkg.onnx, { providers: ['cpu'], threads: 1 });
@@ -112,11 +143,15 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
   } | null;
   const text = [
     `${m.name} ${m.version} (${m.precision}), ${dir}/model.onnx ${(size / 1e6).toFixed(2)} MB, sha256 verified`,
-    `architecture  ECG-FM: ${a.layers} layers, dim ${a.dim}, ${a.heads} heads, FFN ${a.ffn}, conv ${a.convLayers}x${a.convDim}; NMoE head ${a.headHidden} → ${a.classes}; ${(params / 1e6).toFixed(2)} M parameters`,
+    `architecture  ${
+      a.kind === 'ecgfm-nmoe'
+        ? `ECG-FM: ${a.layers} layers, dim ${a.dim}, ${a.heads} heads, FFN ${a.ffn}, conv ${a.convLayers}x${a.convDim}; NMoE head ${a.headHidden} → ${a.classes}; ${((parameterCount(encoderShapes(a)) + parameterCount(headShapes(a))) / 1e6).toFixed(2)} M parameters`
+        : `imported from ONNX: ${a.inputSamples} samples in, ${a.classes} classes out`
+    }`,
     `input         ${m.input.tensor} [${m.input.shape}] at ${m.input.sampleRateHz} Hz, window ${m.input.windowSamples}, hop ${m.input.hopSamples}, lead slot ${m.input.leadSlot}, ${m.input.normalization}`,
     `labels        ${m.labels.join(', ')}`,
     `weights       ${m.weights.source === 'seeded' ? `seeded (${m.weights.seed})` : `${m.weights.file} (${m.weights.sha256.slice(0, 12)}…)`}`,
-    `metrics       ${metrics?.meanAccuracy !== undefined ? `CV accuracy ${metrics.meanAccuracy.toFixed(3)}, macro-F1 ${metrics.meanMacroF1?.toFixed(3)}` : 'none (untrained head)'}${metrics?.quantization ? `; int8 top-1 agreement ${(100 * (metrics.quantization.top1Agreement ?? 0)).toFixed(2)} %` : ''}`,
+    `metrics       ${metrics?.meanAccuracy !== undefined ? `CV accuracy ${metrics.meanAccuracy.toFixed(3)}, macro-F1 ${metrics.meanMacroF1?.toFixed(3)}` : m.weights.source === 'onnx' ? 'none: imported, never measured here (model eval on labelled drives)' : 'none (untrained head)'}${metrics?.quantization ? `; int8 top-1 agreement ${(100 * (metrics.quantization.top1Agreement ?? 0)).toFixed(2)} %` : ''}`,
     `onnxruntime   ${
       ops
         ? Object.entries(ops)
@@ -126,7 +161,9 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
         : 'op counts need the development package onnx-proto (not in a release)'
     }`,
   ].join('\n');
-  out(o.json, { manifest: m, parameters: params, bytes: size, optimizedOps: ops }, text);
+  const parameters =
+    a.kind === 'ecgfm-nmoe' ? parameterCount(encoderShapes(a)) + parameterCount(headShapes(a)) : null;
+  out(o.json, { manifest: m, parameters, bytes: size, optimizedOps: ops }, text);
 }
 
 interface TrainOpts {
@@ -276,8 +313,7 @@ export async function embedCommand(o: {
     windows.push(x.data.slice(off, off + n));
   }
   const e = await embedWindows(pkg, windows, o.threads);
-  const L = m.architecture.layers;
-  const D = m.architecture.dim;
+  const { layers: L, dim: D } = builtArch(m, 'model embed');
   const data = new Float32Array(batch * L * D);
   e.forEach((v, b) => data.set(v, b * L * D));
   await writeNpy(o.out, { shape: batch === 1 ? [L, D] : [batch, L, D], data });

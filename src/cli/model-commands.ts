@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { DEFAULT_LABELS } from '../model/default-labels.js';
 import { collectArg, intArg, listArg, numberArg } from './args.js';
 
@@ -61,6 +61,36 @@ export function addModelCommands(program: Command, bench: Command): void {
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads'), 0)
     .option('--json', 'print the agreement as JSON')
     .action(async (...a: Parameters<Actions['quantizeCommand']>) => (await actions()).quantizeCommand(...a));
+  model
+    .command('import')
+    .description(
+      'wrap an ONNX export (e.g. torch.onnx.export of ECG-FM + NMoE) into a package, then run one window',
+    )
+    .requiredOption('--onnx <file>', 'the export: one input (batch, 1, samples), softmax probabilities out')
+    .requiredOption('--out <dir>', 'package directory to write')
+    .option('--labels <a,b,...>', "one name per probability, in the output's order (required)", listArg)
+    .option('--name <name>', 'package name', 'imported')
+    .option('--probabilities <output>', 'the probabilities output (default: the one named prob…)')
+    .option('--gate <output>', 'the gate-weights output, if any (default: the one named gate…)')
+    .option('--layer-embeddings <output>', 'the layer-embeddings output, if any (default: embed…)')
+    .option(
+      '--window-samples <n>',
+      'samples per window, for an input of dynamic length',
+      intArg('--window-samples'),
+    )
+    .option(
+      '--hop-samples <n>',
+      'samples between windows (default: a quarter window)',
+      intArg('--hop-samples'),
+    )
+    .addOption(
+      new Option('--normalization <how>', 'what the model expects of a window')
+        .choices(['zscore', 'none'])
+        .default('zscore'),
+    )
+    .option('--notes <text>', 'provenance notes for the manifest')
+    .option('--json', 'print the manifest and the check as JSON')
+    .action(async (...a: Parameters<Actions['importCommand']>) => (await actions()).importCommand(...a));
   model
     .command('inspect <dir>')
     .description('verify a package and print its manifest, size and the operators onnxruntime runs')

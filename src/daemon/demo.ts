@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import mqtt from 'mqtt';
-import { PROJECT_ROOT } from '../paths.js';
+import { DEMO_RECORD, PROJECT_ROOT } from '../paths.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
@@ -13,7 +13,7 @@ import { RecordSource } from '../sources/record-source.js';
 import { Daemon } from './daemon.js';
 import { UnavailableError } from '../errors.js';
 
-export const DEMO_RECORD = join(PROJECT_ROOT, 'data', 'demo', 'drive06-excerpt');
+export { DEMO_RECORD };
 
 export interface DemoOptions {
   record?: string;

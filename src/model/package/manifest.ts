@@ -1,12 +1,13 @@
 import { lazyValidator } from '../../json-schema.js';
 import type { EcgFmArch } from '../graph/arch.js';
+import { ModelError } from './errors.js';
 
 /** manifest.json of a model package (models/<name>/): what the daemon needs to feed and read the model. */
 export interface ModelManifest {
   schemaVersion: 1;
   name: string;
   version: string;
-  architecture: { kind: 'ecgfm-nmoe' } & EcgFmArch;
+  architecture: ({ kind: 'ecgfm-nmoe' } & EcgFmArch) | ImportedArch;
   input: {
     tensor: string;
     /** (1, 1, windowSamples) */
@@ -19,16 +20,34 @@ export interface ModelManifest {
     normalization: 'zscore' | 'none';
   };
   labels: string[];
-  outputs: { probabilities: string; gate: string; layerEmbeddings: string };
+  /** Gate weights and layer embeddings: every built package has them; an imported one may not. */
+  outputs: { probabilities: string; gate?: string; layerEmbeddings?: string };
   precision: 'fp32' | 'int8';
   /** sha256 of model.onnx, hex. */
   sha256: string;
   weights:
     | { source: 'seeded'; seed: number }
-    | { source: 'checkpoint'; file: string; sha256: string; headSeed: number };
+    | { source: 'checkpoint'; file: string; sha256: string; headSeed: number }
+    | { source: 'onnx'; file: string; sha256: string };
   training: Record<string, unknown> | null;
   metrics: Record<string, unknown> | null;
   provenance: { builtBy: string; builtAt: string; notes?: string };
+}
+
+/** A graph brought as ONNX (`model import --onnx`): what the daemon needs of it, nothing more. */
+export interface ImportedArch {
+  kind: 'onnx-import';
+  classes: number;
+  inputSamples: number;
+  inLeads: 1;
+}
+
+/** The architecture of a package built here (training, embedding and inspecting need it). */
+export function builtArch(m: ModelManifest, command: string): { kind: 'ecgfm-nmoe' } & EcgFmArch {
+  if (m.architecture.kind === 'ecgfm-nmoe') return m.architecture;
+  throw new ModelError(
+    `${m.name}: ${command} needs a package built by model build (this one was imported from ONNX)`,
+  );
 }
 
 const positiveInt = { type: 'integer', minimum: 1 } as const;
@@ -57,42 +76,57 @@ export const manifestSchema = {
     name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' },
     version: { type: 'string', minLength: 1 },
     architecture: {
-      type: 'object',
-      additionalProperties: false,
-      required: [
-        'kind',
-        'layers',
-        'dim',
-        'heads',
-        'ffn',
-        'convDim',
-        'convLayers',
-        'convKernel',
-        'convStride',
-        'posConvKernel',
-        'posConvGroups',
-        'inLeads',
-        'headHidden',
-        'classes',
-        'inputSamples',
+      oneOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'classes', 'inputSamples', 'inLeads'],
+          properties: {
+            kind: { const: 'onnx-import' },
+            classes: positiveInt,
+            inputSamples: positiveInt,
+            inLeads: { const: 1 },
+          },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: [
+            'kind',
+            'layers',
+            'dim',
+            'heads',
+            'ffn',
+            'convDim',
+            'convLayers',
+            'convKernel',
+            'convStride',
+            'posConvKernel',
+            'posConvGroups',
+            'inLeads',
+            'headHidden',
+            'classes',
+            'inputSamples',
+          ],
+          properties: {
+            kind: { const: 'ecgfm-nmoe' },
+            layers: positiveInt,
+            dim: positiveInt,
+            heads: positiveInt,
+            ffn: positiveInt,
+            convDim: positiveInt,
+            convLayers: positiveInt,
+            convKernel: positiveInt,
+            convStride: positiveInt,
+            posConvKernel: positiveInt,
+            posConvGroups: positiveInt,
+            inLeads: positiveInt,
+            headHidden: positiveInt,
+            classes: positiveInt,
+            inputSamples: positiveInt,
+          },
+        },
       ],
-      properties: {
-        kind: { const: 'ecgfm-nmoe' },
-        layers: positiveInt,
-        dim: positiveInt,
-        heads: positiveInt,
-        ffn: positiveInt,
-        convDim: positiveInt,
-        convLayers: positiveInt,
-        convKernel: positiveInt,
-        convStride: positiveInt,
-        posConvKernel: positiveInt,
-        posConvGroups: positiveInt,
-        inLeads: positiveInt,
-        headHidden: positiveInt,
-        classes: positiveInt,
-        inputSamples: positiveInt,
-      },
     },
     input: {
       type: 'object',
@@ -120,7 +154,7 @@ export const manifestSchema = {
     outputs: {
       type: 'object',
       additionalProperties: false,
-      required: ['probabilities', 'gate', 'layerEmbeddings'],
+      required: ['probabilities'],
       properties: {
         probabilities: { type: 'string' },
         gate: { type: 'string' },
@@ -146,6 +180,16 @@ export const manifestSchema = {
             file: { type: 'string' },
             sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
             headSeed: { type: 'integer' },
+          },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['source', 'file', 'sha256'],
+          properties: {
+            source: { const: 'onnx' },
+            file: { type: 'string' },
+            sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
           },
         },
       ],

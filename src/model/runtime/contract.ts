@@ -14,7 +14,9 @@ export interface GraphContract {
 export const contractOf = (m: ModelManifest): GraphContract => ({
   input: m.input.tensor,
   inputShape: m.input.shape,
-  outputs: [m.outputs.probabilities, m.outputs.gate, m.outputs.layerEmbeddings],
+  outputs: [m.outputs.probabilities, m.outputs.gate, m.outputs.layerEmbeddings].filter(
+    (name): name is string => name !== undefined,
+  ),
   classes: m.labels.length,
 });
 

@@ -7,8 +7,11 @@ import { contractOf, type GraphContract } from './contract.js';
 import type { ProviderAttempt } from './session.js';
 import type { FromWorker, WorkerInit } from './worker-protocol.js';
 
+const NO_GATE = new Float32Array(0);
+
 export interface InferenceResult {
   probabilities: Float32Array;
+  /** Empty when the model has no gate output. */
   gate: Float32Array;
   /** Time inside session.run, ns. */
   inferenceNs: number;
@@ -24,7 +27,8 @@ export interface RunnableModel {
   inputName: string;
   inputShape: number[];
   probabilities: string;
-  gate: string;
+  /** The gate weights' output, or null when the model has none (an imported one). */
+  gate: string | null;
   contract: GraphContract;
 }
 
@@ -34,7 +38,7 @@ export const runnableOf = (pkg: ModelPackage): RunnableModel => ({
   inputName: pkg.manifest.input.tensor,
   inputShape: pkg.manifest.input.shape,
   probabilities: pkg.manifest.outputs.probabilities,
-  gate: pkg.manifest.outputs.gate,
+  gate: pkg.manifest.outputs.gate ?? null,
   contract: contractOf(pkg.manifest),
 });
 
@@ -68,7 +72,7 @@ export class InferenceEngine {
   private readonly worker: Worker;
   private readonly input: Float32Array;
   private readonly probabilitiesName: string;
-  private readonly gateName: string;
+  private readonly gateName: string | null;
   private nextId = 0;
   /** Settles (never rejects) when the inference in flight does; resolved when there is none. */
   private inFlight: Promise<void> = Promise.resolve();
@@ -107,7 +111,7 @@ export class InferenceEngine {
       spinning: options.spinning ?? false,
       inputName: model.inputName,
       inputShape: model.inputShape,
-      outputs: [model.probabilities, model.gate],
+      outputs: model.gate === null ? [model.probabilities] : [model.probabilities, model.gate],
       contract: model.contract,
       input: shared,
       warmupRuns: options.warmupRuns ?? 2,
@@ -189,7 +193,7 @@ export class InferenceEngine {
     if (m.type === 'result') {
       p.resolve({
         probabilities: m.outputs[this.probabilitiesName],
-        gate: m.outputs[this.gateName],
+        gate: this.gateName === null ? NO_GATE : m.outputs[this.gateName],
         inferenceNs: m.inferenceNs,
         roundTripNs: Number(process.hrtime.bigint() - p.start),
       });

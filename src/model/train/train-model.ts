@@ -1,6 +1,6 @@
 import { decodeModel, encodeModel, replaceInitializers, setOutputDims } from '../graph/onnx-edit.js';
 import { headInitializers } from '../graph/ecgfm-graph.js';
-import type { ModelManifest } from '../package/manifest.js';
+import { builtArch, type ModelManifest } from '../package/manifest.js';
 import { loadModelPackage, ModelError, windowSpecOf, writeModelPackage } from '../package/model-package.js';
 import { embedWindows } from './embed.js';
 import { labelledWindows } from './labelled-windows.js';
@@ -38,6 +38,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
   const pkg = await loadModelPackage(o.modelDir);
   if (pkg.manifest.precision !== 'fp32')
     throw new ModelError(`${o.modelDir}: train on the fp32 package, then quantize`);
+  const arch = builtArch(pkg.manifest, 'model train');
   const spec = windowSpecOf(pkg.manifest);
   const windows: { segment: Segment; samples: Float32Array }[] = [];
   for (const [i, record] of o.records.entries()) {
@@ -66,7 +67,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
     target: classes.indexOf(w.segment.label),
   }));
   const groups = windows.map((w) => `${w.segment.record}/${w.segment.name}`);
-  const shape = headShapeOf(pkg.manifest.architecture, classes.length);
+  const shape = headShapeOf(arch, classes.length);
   const cv = crossValidate(examples, groups, shape, o.folds, o);
   for (const f of cv.folds) {
     log(
