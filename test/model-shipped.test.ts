@@ -43,7 +43,11 @@ t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV
   t.ok(Math.abs(mean - metrics.meanAccuracy) < 1e-12);
   t.ok(metrics.quantization.top1Agreement >= 0.98, `int8 agreement ${metrics.quantization.top1Agreement}`);
   const ops = await optimizedOpCounts(pkg.onnx);
-  t.equal(ops.QLinearMatMul, builtArch(m, 'test').layers * 6 + 1, 'every encoder MatMul runs as QLinearMatMul');
+  t.equal(
+    ops.QLinearMatMul,
+    builtArch(m, 'test').layers * 6 + 1,
+    'every encoder MatMul runs as QLinearMatMul',
+  );
 });
 
 t.test('models/manifest.schema.json is the schema the loader enforces', async (t) => {
