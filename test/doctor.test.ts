@@ -27,7 +27,12 @@ t.test('doctor: one line per check, exit 0 when device, broker, model and disk a
   const lines = r.stdout.trim().split('\n');
   t.same(
     lines.map((l) => l.split(/\s+/)[1]),
-    ['config', 'device', 'broker', 'model', 'outbox', 'systemd', 'clock'],
+    ['config', 'device', 'broker', 'model', 'evidence', 'outbox', 'systemd', 'clock'],
+  );
+  t.match(
+    r.stdout,
+    /^warn evidence +its backbone is seeded .* this model shows no evidence of recognising anything$/m,
+    'the shipped model says plainly that it knows nothing',
   );
   t.match(
     r.stdout,

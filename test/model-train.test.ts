@@ -123,6 +123,18 @@ t.test('cross-validation reports per-fold accuracy and macro-F1 on unseen groups
     cv.pooled.confusion.flat().reduce((a, b) => a + b, 0),
     200,
   );
+  // The bar beside each fold: the training folds' most frequent class, scored on the test fold.
+  for (const f of cv.folds) {
+    const counts = [0, 0, 0];
+    f.confusion.forEach((row, truth) => (counts[truth] = row.reduce((a, b) => a + b, 0)));
+    t.ok(
+      counts.some((n) => Math.abs(n / f.testExamples - f.majorityAccuracy) < 1e-12),
+      `fold ${f.fold}: majority baseline ${f.majorityAccuracy} is one class's share of the test fold`,
+    );
+    t.ok(f.accuracy > f.majorityAccuracy, 'a separable problem beats it');
+  }
+  const sd = Math.sqrt(cv.folds.reduce((a, f) => a + (f.accuracy - cv.meanAccuracy) ** 2, 0) / 4);
+  t.ok(Math.abs(cv.accuracySpread - sd) < 1e-12, "the spread is the folds' standard deviation");
 });
 
 t.test('metrics: accuracy and macro-F1 from a confusion matrix; balanced weights', async (t) => {

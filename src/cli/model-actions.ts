@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
 import type { ArchFlags } from '../model/graph/checkpoint-arch.js';
 import { readNpy, writeNpy } from '../model/npy.js';
+import { evidenceOf } from '../model/package/evidence.js';
 import { builtArch } from '../model/package/manifest.js';
 import { loadModelPackage, ModelError, windowSpecOf } from '../model/package/model-package.js';
 import { embedWindows } from '../model/train/embed.js';
@@ -150,6 +151,7 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
     }`,
     `input         ${m.input.tensor} [${m.input.shape}] at ${m.input.sampleRateHz} Hz, window ${m.input.windowSamples}, hop ${m.input.hopSamples}, lead slot ${m.input.leadSlot}, ${m.input.normalization}`,
     `labels        ${m.labels.join(', ')}`,
+    `evidence      ${evidenceOf(m).text}`,
     `weights       ${m.weights.source === 'seeded' ? `seeded (${m.weights.seed})` : `${m.weights.file} (${m.weights.sha256.slice(0, 12)}…)`}`,
     `metrics       ${metrics?.meanAccuracy !== undefined ? `CV accuracy ${metrics.meanAccuracy.toFixed(3)}, macro-F1 ${metrics.meanMacroF1?.toFixed(3)}` : m.weights.source === 'onnx' ? 'none: imported, never measured here (model eval on labelled drives)' : 'none (untrained head)'}${metrics?.quantization ? `; int8 top-1 agreement ${(100 * (metrics.quantization.top1Agreement ?? 0)).toFixed(2)} %` : ''}`,
     `onnxruntime   ${

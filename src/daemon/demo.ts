@@ -11,6 +11,7 @@ import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { writeReport } from '../report/write-report.js';
 import { RecordSource } from '../sources/record-source.js';
 import { Daemon } from './daemon.js';
+import { evidenceOf } from '../model/package/evidence.js';
 import { UnavailableError } from '../errors.js';
 
 export { DEMO_RECORD };
@@ -224,6 +225,7 @@ function printSummary(
   out(
     `  MQTT       ${seen.messages} messages on ${base}/#, ${seen.invalid.length} not matching their schema${seen.invalid.length ? `: ${seen.invalid[0]}` : ''}`,
   );
+  out(`  model      ${m.name}: ${evidenceOf(m).text}`);
 }
 
 /** Waits (up to 5 s) for the broker to acknowledge every stored event, then for deliveries to land. */

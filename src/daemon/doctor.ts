@@ -10,6 +10,7 @@ import { modelDirOf } from '../model/runtime/load-model.js';
 import { contractOf, contractProblems } from '../model/runtime/contract.js';
 import { mismatchError } from '../model/runtime/engine.js';
 import { openSession } from '../model/runtime/session.js';
+import { evidenceOf } from '../model/package/evidence.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
 
@@ -94,7 +95,8 @@ async function broker(c: Config): Promise<Check> {
   }
 }
 
-async function model(c: Config['model']): Promise<Check> {
+/** Loads, verifies and opens the model; then says what its own figures show it recognises. */
+async function model(c: Config['model']): Promise<Check[]> {
   try {
     const pkg = await loadModelPackage(modelDirOf(c.dir));
     const { session, provider, skipped } = await openSession(pkg.onnx, {
@@ -105,13 +107,17 @@ async function model(c: Config['model']): Promise<Check> {
     await session.release();
     if (problems.length > 0) throw mismatchError(pkg.dir, problems);
     const why = skipped.map((s) => `${s.provider} skipped: ${s.reason}`).join('; ');
-    return {
-      verdict: 'ok',
-      name: 'model',
-      detail: `${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}) sha256 verified, loads on ${provider}${why ? ` (${why})` : ''}`,
-    };
+    const evidence = evidenceOf(pkg.manifest);
+    return [
+      {
+        verdict: 'ok',
+        name: 'model',
+        detail: `${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}) sha256 verified, loads on ${provider}${why ? ` (${why})` : ''}`,
+      },
+      { verdict: evidence.none ? 'warn' : 'ok', name: 'evidence', detail: evidence.text },
+    ];
   } catch (err) {
-    return { verdict: 'FAIL', name: 'model', detail: (err as Error).message };
+    return [{ verdict: 'FAIL', name: 'model', detail: (err as Error).message }];
   }
 }
 
@@ -183,7 +189,7 @@ export async function doctor(configFile: string | undefined): Promise<Check[]> {
   const checks: Check[] = [{ verdict: 'ok', name: 'config', detail: `${configFile ?? '(defaults)'} valid` }];
   checks.push(await device(config.source));
   checks.push(await broker(config));
-  checks.push(await model(config.model));
+  checks.push(...(await model(config.model)));
   checks.push(await disk('outbox disk', config.outbox.dir, config.outbox.maxBytes));
   if (config.eventLog.path) {
     // The log and its one rotated predecessor.

@@ -2,6 +2,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { rename, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { QualityClass } from '../dsp/quality.js';
+import { evidenceOf } from '../model/package/evidence.js';
 import type { ModelManifest } from '../model/package/manifest.js';
 import { RecordError } from '../records/errors.js';
 
@@ -13,13 +14,27 @@ import { RecordError } from '../records/errors.js';
  */
 export type EventLogRecord = StartRecord | WindowRecord | EcgRecord | EventRecord | GapRecord;
 
+function evidenceFields(m: ModelManifest): { evidence: string; trainedOn: string[] } {
+  const e = evidenceOf(m);
+  return { evidence: e.text, trainedOn: e.trainedOn };
+}
+
 export interface StartRecord {
   kind: 'start';
   /** Format version of this log. */
   v: 1;
   startedAt: string;
   vehicleId: string;
-  model: { name: string; version: string; precision: string; labels: string[] };
+  model: {
+    name: string;
+    version: string;
+    precision: string;
+    labels: string[];
+    /** What the manifest's own figures show (evidenceOf), for the report's caveat; absent in older logs. */
+    evidence?: string;
+    /** Records the model's head was trained on, from its manifest. */
+    trainedOn?: string[];
+  };
   provider: string;
   /** Where the ECG came from: `serial:/dev/ttyTHS1`, `can:can0`, or a record's path. */
   source: string;
@@ -163,7 +178,13 @@ export class EventLogWriter {
       v: 1,
       startedAt: o.startedAt,
       vehicleId: o.vehicleId,
-      model: { name: m.name, version: m.version, precision: m.precision, labels: m.labels },
+      model: {
+        name: m.name,
+        version: m.version,
+        precision: m.precision,
+        labels: m.labels,
+        ...evidenceFields(m),
+      },
       provider: o.provider,
       source: o.source,
       ...(o.record ? { record: o.record } : {}),

@@ -134,6 +134,8 @@ export function groupedFolds(groups: string[], targets: number[], k: number, see
 
 export interface FoldReport extends ClassMetrics {
   fold: number;
+  /** Accuracy of always answering the training folds' most frequent class: the bar to clear. */
+  majorityAccuracy: number;
   trainExamples: number;
   testExamples: number;
   testGroups: string[];
@@ -145,6 +147,9 @@ export interface CrossValidation {
   pooled: ClassMetrics;
   meanAccuracy: number;
   meanMacroF1: number;
+  /** Standard deviation of the folds' accuracies. */
+  accuracySpread: number;
+  meanMajorityAccuracy: number;
 }
 
 export function crossValidate(
@@ -169,20 +174,31 @@ export function crossValidate(
     if (test.length === 0 || train.length < 2) continue;
     const head = trainHead(train, shape, options);
     const m = evaluate(head, test);
+    const counts = new Array<number>(C).fill(0);
+    for (const e of train) counts[e.target]++;
+    const majority = counts.indexOf(Math.max(...counts));
     m.confusion.forEach((row, t) => row.forEach((n, p) => (pooled[t][p] += n)));
     folds.push({
       fold,
       ...m,
+      majorityAccuracy: test.filter((e) => e.target === majority).length / test.length,
       trainExamples: train.length,
       testExamples: test.length,
       testGroups: [...new Set(groups.filter((_, i) => foldOf[i] === fold))],
     });
   }
   const mean = (f: (r: FoldReport) => number) => folds.reduce((a, r) => a + f(r), 0) / folds.length;
+  const meanAccuracy = mean((r) => r.accuracy);
+  const spread =
+    folds.length > 1
+      ? Math.sqrt(folds.reduce((s, r) => s + (r.accuracy - meanAccuracy) ** 2, 0) / (folds.length - 1))
+      : 0;
   return {
     folds,
     pooled: metricsOf(pooled),
-    meanAccuracy: mean((r) => r.accuracy),
+    meanAccuracy,
     meanMacroF1: mean((r) => r.macroF1),
+    accuracySpread: spread,
+    meanMajorityAccuracy: mean((r) => r.majorityAccuracy),
   };
 }

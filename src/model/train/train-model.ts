@@ -71,7 +71,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
   const cv = crossValidate(examples, groups, shape, o.folds, o);
   for (const f of cv.folds) {
     log(
-      `fold ${f.fold}: test ${f.testGroups.join(' ')} (${f.testExamples} windows): accuracy ${f.accuracy.toFixed(3)}, macro-F1 ${f.macroF1.toFixed(3)}`,
+      `fold ${f.fold}: test ${f.testGroups.join(' ')} (${f.testExamples} windows): accuracy ${f.accuracy.toFixed(3)} (most frequent class: ${f.majorityAccuracy.toFixed(3)}), macro-F1 ${f.macroF1.toFixed(3)}`,
     );
   }
   log(
@@ -105,6 +105,9 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
       crossValidation: `${o.folds}-fold grouped`,
       meanAccuracy: cv.meanAccuracy,
       meanMacroF1: cv.meanMacroF1,
+      accuracySpread: cv.accuracySpread,
+      // What any classifier must beat: the training folds' most frequent class, and a uniform guess.
+      baselines: { majorityAccuracy: cv.meanMajorityAccuracy, uniformAccuracy: 1 / classes.length },
       pooledAccuracy: cv.pooled.accuracy,
       pooledMacroF1: cv.pooled.macroF1,
       pooledConfusion: cv.pooled.confusion,
@@ -114,6 +117,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
         testWindows: f.testExamples,
         accuracy: f.accuracy,
         macroF1: f.macroF1,
+        majorityAccuracy: f.majorityAccuracy,
       })),
     },
     provenance: { ...m.provenance, builtAt: new Date().toISOString() },
