@@ -383,3 +383,53 @@ t.test(
       t.equal(bad.stderr.trim().split('\n').length, 1, 'one line');
   },
 );
+
+t.test(
+  "the demo model's recipe (build, train, quantize), small and on one drive, twice: the same bytes",
+  async (t) => {
+    const dir = await tmp();
+    const recipe = (out: string) => {
+      const run = (...args: string[]) => {
+        const r = cli(...args);
+        t.equal(r.status, 0, r.stderr);
+      };
+      run(
+        'model',
+        'build',
+        '--arch',
+        'ecgfm',
+        ...archArgs,
+        '--labels',
+        'low,medium,high',
+        '--seed',
+        '1',
+        '--out',
+        join(out, 'fp32'),
+      );
+      run(
+        ...['model', 'train', '--model', join(out, 'fp32'), '--record', rec('drivedb', 'drive06')],
+        ...[
+          '--classes',
+          'low,medium,high',
+          '--folds',
+          '3',
+          '--epochs',
+          '2',
+          '--seed',
+          '1',
+          '--out',
+          join(out, 'trained'),
+        ],
+      );
+      run(
+        ...['model', 'quantize', '--model', join(out, 'trained'), '--calibration', rec('drivedb', 'drive06')],
+        ...['--windows', '16', '--out', join(out, 'int8')],
+      );
+      return readFile(join(out, 'int8', 'manifest.json'), 'utf8').then(JSON.parse);
+    };
+    const [a, b] = [await recipe(join(dir, 'a')), await recipe(join(dir, 'b'))];
+    t.equal(a.sha256, b.sha256, 'model.onnx: the same bytes');
+    const stable = (m: { provenance: object }) => ({ ...m, provenance: { ...m.provenance, builtAt: null } });
+    t.same(stable(a), stable(b), 'and the same manifest, but for the build time');
+  },
+);
