@@ -215,6 +215,9 @@ export async function quantizeCommand(o: {
   calibration: string[];
   out: string;
   windows: number;
+  heldOut?: string[];
+  activationPercentile?: number;
+  keepFp32?: string;
   threads: number;
   json?: boolean;
 }): Promise<void> {
@@ -227,12 +230,15 @@ export async function quantizeCommand(o: {
     calibration: o.calibration,
     out: o.out,
     calibrationWindows: o.windows,
+    heldOut: o.heldOut,
+    activationPercentile: o.activationPercentile,
+    keepFp32: o.keepFp32 === undefined ? undefined : o.keepFp32 === '' ? null : new RegExp(o.keepFp32),
     threads: o.threads,
     log: say,
   });
   out(
     o.json,
-    { agreement: r.agreement, sha256: r.manifest.sha256 },
+    { agreement: r.agreement, heldOut: r.heldOut, sha256: r.manifest.sha256 },
     `wrote ${o.out} (sha256 ${r.manifest.sha256})`,
   );
 }

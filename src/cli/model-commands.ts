@@ -58,6 +58,20 @@ export function addModelCommands(program: Command, bench: Command): void {
     .requiredOption('--calibration <record>', 'record whose usable windows calibrate (repeat)', collectArg)
     .requiredOption('--out <dir>', 'package directory to write')
     .option('--windows <n>', 'calibration windows', intArg('--windows'), 128)
+    .option(
+      '--held-out <record>',
+      'record not calibrated on, to compare int8 with fp32 on (repeat)',
+      collectArg,
+    )
+    .option(
+      '--activation-percentile <p>',
+      'activation range: this percentile of |x| (mean over windows) instead of the largest',
+      numberArg('--activation-percentile'),
+    )
+    .option(
+      '--keep-fp32 <regex>',
+      'weights (by name) whose MatMul or Conv stays fp32 (default: "^post_extract_proj\\.", the most sensitive; "" for none)',
+    )
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads'), 0)
     .option('--json', 'print the agreement as JSON')
     .action(async (...a: Parameters<Actions['quantizeCommand']>) => (await actions()).quantizeCommand(...a));

@@ -25,12 +25,12 @@ export interface QuantTarget {
  * on their outputs (the ECG's peaks set the range) cost 9 % relative error in the embeddings
  * (measured); so does the small NMoE head, for its probabilities.
  */
-export function quantTargets(model: Model): QuantTarget[] {
+export function quantTargets(model: Model, keepFp32: RegExp | null = null): QuantTarget[] {
   const inits = new Map(model.graph!.initializer!.map((i) => [i.name!, i]));
   const targets: QuantTarget[] = [];
   for (const n of model.graph!.node!) {
     const w = inits.get(n.input![1] ?? '');
-    if (!w || w.name!.startsWith('nmoe.')) continue;
+    if (!w || w.name!.startsWith('nmoe.') || keepFp32?.test(w.name!)) continue;
     const base = { node: n, activation: n.input![0], weight: w.name!, output: n.output![0] };
     if (n.opType === 'MatMul') targets.push({ ...base, channelAxis: 1 });
     if (n.opType === 'Conv' && Number(w.dims![2]) >= 8) {
@@ -61,10 +61,10 @@ export const scaleFor = (maxAbs: number): number => (maxAbs > 0 ? maxAbs / 127 :
  * a DequantizeLinear, and Q/DQ on its output, so onnxruntime fuses DQ → MatMul → Q into
  * QLinearMatMul (without the output pair the int8 weights are dequantized on every run).
  */
-export function insertQdq(model: Model, ranges: Map<string, number>): Model {
+export function insertQdq(model: Model, ranges: Map<string, number>, keepFp32: RegExp | null = null): Model {
   const out = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
   const graph = out.graph!;
-  const targets = new Map(quantTargets(out).map((t) => [t.node.name ?? t.output, t]));
+  const targets = new Map(quantTargets(out, keepFp32).map((t) => [t.node.name ?? t.output, t]));
   const inits = graph.initializer!;
   const addInit = (t: onnxProto.onnx.ITensorProto) => inits.push(t);
   const scalarScale = (name: string, s: number) =>
