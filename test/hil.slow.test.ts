@@ -312,15 +312,15 @@ t.test(
     replay.stderr.on('data', (b) => (err += b));
     const exited = new Promise((r) => replay.on('exit', r));
     // The kernel's view while it runs: /proc/<pid>/stat after the command name starts at field 3
-    // (state); rt_priority is field 40, policy 41. Polled until it shows real time or the replay ends.
+    // (state); rt_priority is field 40, policy 41. Read until it shows real time or the replay ends.
     let [rtPriority, policy] = [0, 0];
-    while (replay.exitCode === null && policy === 0) {
-      await new Promise((r) => setTimeout(r, 100));
+    await waitFor(async () => {
       const stat = await readFile(`/proc/${replay.pid}/stat`, 'utf8').catch(() => null);
-      if (stat === null) break;
+      if (stat === null || replay.exitCode !== null) return true;
       const fields = stat.split(') ')[1].split(' ');
       [rtPriority, policy] = [Number(fields[40 - 3]), Number(fields[41 - 3])];
-    }
+      return policy !== 0;
+    }, 10_000);
     t.equal(await exited, 0, 'replay exits 0');
     const r = JSON.parse(out);
     t.equal(r.samples, 1080, 'the 3 s were sent');

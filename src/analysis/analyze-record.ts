@@ -6,7 +6,7 @@ import { DEFAULT_WINDOW_SPEC, type WindowSpec } from '../dsp/window-spec.js';
 import type { EcgWindow } from '../dsp/windower.js';
 import { RecordError } from '../records/errors.js';
 import { openChannel } from '../records/open.js';
-import { atRail, type ChannelInfo } from '../records/types.js';
+import { atRail } from '../records/types.js';
 
 export interface AnalyzeOptions {
   channel?: number | string;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { RecordError } from '../records/errors.js';
 import { ModelError } from '../model/package/errors.js';

@@ -1,7 +1,7 @@
 // The `model` commands' work, imported only when one of them runs (see model-commands.ts).
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import { encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
 import type { ArchFlags } from '../model/graph/checkpoint-arch.js';
 import { readNpy, writeNpy } from '../model/npy.js';
