@@ -5,7 +5,7 @@ import t from 'tap';
 import { ptyPair } from '../src/bench/harness/pty-pair.js';
 import { loadConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
-import { DEMO_RECORD } from '../src/daemon/demo.js';
+import { DEMO_RECORD } from '../src/paths.js';
 import { openReplayPort } from '../src/hil/replay.js';
 import { createLogger } from '../src/log.js';
 import { encodeEcgSerial } from '../src/protocols/ecg-serial.js';

@@ -5,7 +5,7 @@ import t from 'tap';
 import { zeroSourceStats } from './fixtures/helpers.js';
 import { loadConfig } from '../src/config/load.js';
 import { Daemon } from '../src/daemon/daemon.js';
-import { DEMO_RECORD } from '../src/daemon/demo.js';
+import { DEMO_RECORD } from '../src/paths.js';
 import type { WindowRated } from '../src/pipeline/events.js';
 import { createLogger } from '../src/log.js';
 import { FrameFlag, type SampleFrame } from '../src/protocols/types.js';

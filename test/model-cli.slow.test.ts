@@ -29,6 +29,17 @@ const archArgs = [
 ];
 const tmp = () => mkdtemp(join(tmpdir(), 'ecg-model-cli-'));
 
+/** `model embed` of one (1, leads, N) window through a package: the command's result and what it wrote. */
+async function embedOnce(dir: string, pkg: string, leads: number, data: Float32Array) {
+  await writeFile(join(dir, 'x.npy'), encodeNpy({ shape: [1, leads, data.length / leads], data }));
+  const r = cli('model', 'embed', '--model', pkg, '--input', join(dir, 'x.npy'), '--out', join(dir, 'y.npy'));
+  if (r.status !== 0) throw new Error(`model embed exited ${r.status}: ${r.stderr}`);
+  return { r, y: await readNpy(join(dir, 'y.npy')) };
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
 // The reference fixture's architecture differs from ECG-FM's released positional conv (kernel 16,
 // groups 4), so these tests build through the library where they need that; the CLI is tested on
 // what it can express.
@@ -52,22 +63,11 @@ t.test(
     // (1, 12, N) with the lead in slot 0 and zeros elsewhere, as a PyTorch user would hand it over.
     const x12 = new Float32Array(12 * input.length);
     x12.set(input);
-    await writeFile(join(dir, 'x.npy'), encodeNpy({ shape: [1, 12, input.length], data: x12 }));
-    const r = cli(
-      'model',
-      'embed',
-      '--model',
-      join(dir, 'pkg'),
-      '--input',
-      join(dir, 'x.npy'),
-      '--out',
-      join(dir, 'y.npy'),
-    );
+    const { r, y } = await embedOnce(dir, join(dir, 'pkg'), 12, x12);
     t.equal(r.status, 0, r.stderr);
-    const y = await readNpy(join(dir, 'y.npy'));
     const golden = raw.get('golden.pooled')!;
     t.same(y.shape, golden.shape);
-    const worst = y.data.reduce((m, v, i) => Math.max(m, Math.abs(v - golden.data[i])), 0);
+    const worst = maxDiff(y.data, golden.data);
     t.ok(worst < 1e-4, `largest difference from PyTorch ${worst}`);
 
     x12[input.length + 7] = 0.5; // lead II not zero: the single-lead package cannot honour it
@@ -262,24 +262,9 @@ t.test(
     // The pooled layer embeddings against the PyTorch reference's (same weights, ecgfm-small.safetensors).
     const raw = await readSafetensors(join(FIX, 'ecgfm-small.safetensors'));
     const input = raw.get('golden.input')!.data;
-    await writeFile(
-      join(dir, 'x.npy'),
-      encodeNpy({ shape: [1, 1, input.length], data: Float32Array.from(input) }),
-    );
-    const e = cli(
-      'model',
-      'embed',
-      '--model',
-      join(dir, 'pkg'),
-      '--input',
-      join(dir, 'x.npy'),
-      '--out',
-      join(dir, 'y.npy'),
-    );
+    const { r: e, y } = await embedOnce(dir, join(dir, 'pkg'), 1, Float32Array.from(input));
     t.equal(e.status, 0, e.stderr);
-    const y = await readNpy(join(dir, 'y.npy'));
-    const golden = raw.get('golden.pooled')!.data;
-    const worst = y.data.reduce((m, v, i) => Math.max(m, Math.abs(v - golden[i])), 0);
+    const worst = maxDiff(y.data, raw.get('golden.pooled')!.data);
     t.ok(worst < 1e-5, `largest difference from PyTorch ${worst}`);
 
     const heads = cli('model', 'build', '--weights', ckpt, '--heads', '8', '--out', join(dir, 'h'));

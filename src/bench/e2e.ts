@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { DEMO_RECORD } from '../daemon/demo.js';
+import { DEMO_RECORD } from '../paths.js';
 import { ptyPair } from './harness/pty-pair.js';
 import { loadConfig } from '../config/load.js';
 import { windowSpecOf } from '../model/package/model-package.js';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
 import type { ArchFlags } from '../model/graph/checkpoint-arch.js';
+import type { ImportOnnxOptions } from '../model/package/import-onnx.js';
 import { readNpy, writeNpy } from '../model/npy.js';
 import { evidenceOf } from '../model/package/evidence.js';
 import { builtArch } from '../model/package/manifest.js';
@@ -12,8 +13,7 @@ import { embedWindows } from '../model/train/embed.js';
 import { labelledWindows } from '../model/train/labelled-windows.js';
 import { readSegments, segmentsFileOf } from '../records/segments.js';
 import { metricsOf } from '../model/train/train-head.js';
-import { contractOf, contractProblems } from '../model/runtime/contract.js';
-import { mismatchError } from '../model/runtime/engine.js';
+import { contractOf, contractProblems, mismatchError } from '../model/runtime/contract.js';
 import { openSession } from '../model/runtime/session.js';
 import { isUnavailable, UnavailableError } from '../errors.js';
 import ort from 'onnxruntime-node';
@@ -86,20 +86,9 @@ export async function buildCommand(o: BuildOpts): Promise<void> {
   );
 }
 
-export async function importCommand(o: {
-  onnx: string;
-  out: string;
-  labels?: string[];
-  name: string;
-  probabilities?: string;
-  gate?: string;
-  layerEmbeddings?: string;
-  windowSamples?: number;
-  hopSamples?: number;
-  normalization: 'zscore' | 'none';
-  notes?: string;
-  json?: boolean;
-}): Promise<void> {
+export async function importCommand(
+  o: Omit<ImportOnnxOptions, 'file'> & { onnx: string; json?: boolean },
+): Promise<void> {
   const { importOnnx } = await import('../model/package/import-onnx.js');
   const r = await importOnnx({ ...o, file: o.onnx });
   const m = r.manifest;

@@ -14,8 +14,6 @@ import { Daemon } from './daemon.js';
 import { evidenceOf } from '../model/package/evidence.js';
 import { UnavailableError } from '../errors.js';
 
-export { DEMO_RECORD };
-
 export interface DemoOptions {
   record?: string;
   /** An external broker; otherwise an embedded one (aedes) on a free loopback port. */

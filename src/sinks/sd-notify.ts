@@ -27,11 +27,6 @@ export class SdNotify {
     this.watchdogIntervalMs = this.enabled && usec > 0 && forUs ? usec / 2000 : null;
   }
 
-  /** How messages leave: a write on the launcher's socket, or a systemd-notify per message. */
-  get via(): 'socket' | 'systemd-notify' {
-    return this.fd === null ? 'systemd-notify' : 'socket';
-  }
-
   /** Sends `KEY=value` lines; resolves once sent (or failed: systemd may be gone), never rejects. */
   notify(...lines: string[]): Promise<void> {
     if (!this.enabled) return Promise.resolve();

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type ModelManifest } from '../package/manifest.js';
-import { sha256Hex, writeModelPackage } from '../package/model-package.js';
+import { sha256Hex, singleLeadInput, writeModelPackage } from '../package/model-package.js';
 import { type EcgFmArch, checkArch, ECGFM_FULL } from './arch.js';
 import { type ArchFlags, archOfCheckpoint, encoderKeys } from './checkpoint-arch.js';
 import { buildEcgFmGraph, IO } from './ecgfm-graph.js';
@@ -74,15 +74,7 @@ export async function buildModel(o: BuildOptions): Promise<ModelManifest> {
     name: o.name,
     version: o.version ?? '0.1.0',
     architecture: { kind: 'ecgfm-nmoe', ...arch },
-    input: {
-      tensor: IO.input,
-      shape: [1, 1, arch.inputSamples],
-      sampleRateHz: 500,
-      windowSamples: arch.inputSamples,
-      hopSamples: o.hopSamples ?? Math.round(arch.inputSamples / 4),
-      leadSlot,
-      normalization: 'zscore',
-    },
+    input: singleLeadInput(IO.input, arch.inputSamples, { hopSamples: o.hopSamples, leadSlot }),
     labels,
     outputs: { probabilities: IO.probabilities, gate: IO.gate, layerEmbeddings: IO.layerEmbeddings },
     precision: 'fp32',

@@ -17,6 +17,13 @@ interface CvMetrics {
   baselines?: { majorityAccuracy?: number };
 }
 
+/** The sample standard deviation of the folds' figures (0 for fewer than two). */
+export function spreadOf(values: number[]): number {
+  if (values.length < 2) return 0;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1));
+}
+
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 /**
@@ -42,8 +49,7 @@ export function evidenceOf(m: ModelManifest): Evidence {
     };
   }
   const folds = (metrics?.folds ?? []).map((f) => f.accuracy).filter((a): a is number => a !== undefined);
-  const spread =
-    folds.length > 1 ? Math.sqrt(folds.reduce((s, a) => s + (a - acc) ** 2, 0) / (folds.length - 1)) : 0;
+  const spread = spreadOf(folds);
   const rows = metrics?.pooledConfusion?.map((r) => r.reduce((a, b) => a + b, 0)) ?? [];
   const total = rows.reduce((a, b) => a + b, 0);
   const majority = metrics?.baselines?.majorityAccuracy ?? (total > 0 ? Math.max(...rows) / total : 0);

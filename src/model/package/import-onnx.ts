@@ -3,11 +3,18 @@ import { basename } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { DEMO_RECORD } from '../../paths.js';
 import { InferenceEngine, runnableOf } from '../runtime/engine.js';
+import { fixedDim, shapeOf } from '../runtime/contract.js';
 import { openSession } from '../runtime/session.js';
 import { labelledWindows } from '../train/labelled-windows.js';
 import { ModelError } from './errors.js';
 import type { ModelManifest } from './manifest.js';
-import { loadModelPackage, sha256Hex, windowSpecOf, writeModelPackage } from './model-package.js';
+import {
+  loadModelPackage,
+  sha256Hex,
+  singleLeadInput,
+  windowSpecOf,
+  writeModelPackage,
+} from './model-package.js';
 
 export interface ImportOnnxOptions {
   file: string;
@@ -32,11 +39,6 @@ export interface ImportResult {
   check: Record<string, number>;
 }
 
-type Metadata = { name: string; shape?: readonly (number | string)[] };
-const metadataOf = (s: InferenceSession) =>
-  s as unknown as { inputMetadata?: Metadata[]; outputMetadata?: Metadata[] };
-const fixed = (d: number | string | undefined) => (typeof d === 'number' && d > 0 ? d : null);
-
 /** The output playing `role`: the one named by flag, else the one whose name says it. */
 function outputFor(names: readonly string[], given: string | undefined, pattern: RegExp): string | undefined {
   if (given !== undefined) {
@@ -54,14 +56,14 @@ function inputOf(session: InferenceSession, o: ImportOnnxOptions): { name: strin
     throw new Error(
       `the graph takes ${inputs.length} inputs (${inputs.join(', ')}); the daemon feeds one ECG window`,
     );
-  const shape = metadataOf(session).inputMetadata?.find((m) => m.name === inputs[0])?.shape;
+  const shape = shapeOf(session, 'input', inputs[0]);
   if (!shape || shape.length !== 3)
     throw new Error(`input "${inputs[0]}" is [${shape ?? '?'}]: export it as (batch, 1, samples)`);
-  if (fixed(shape[1]) !== 1)
+  if (fixedDim(shape[1]) !== 1)
     throw new Error(
       `input "${inputs[0]}" takes ${shape[1]} leads: export the model for the one lead the car has (slice the first conv to that lead)`,
     );
-  const samples = fixed(shape[2]) ?? o.windowSamples;
+  const samples = fixedDim(shape[2]) ?? o.windowSamples;
   if (!samples)
     throw new Error(`input "${inputs[0]}" has a dynamic length (${shape[2]}): give --window-samples`);
   if (o.windowSamples !== undefined && o.windowSamples !== samples)
@@ -94,11 +96,7 @@ export async function importOnnx(o: ImportOnnxOptions): Promise<ImportResult> {
       );
     const gate = outputFor(outs, o.gate, /gate/i);
     const layerEmbeddings = outputFor(outs, o.layerEmbeddings, /embed/i);
-    const classes = fixed(
-      metadataOf(session)
-        .outputMetadata?.find((m) => m.name === probabilities)
-        ?.shape?.at(-1),
-    );
+    const classes = fixedDim(shapeOf(session, 'output', probabilities)?.at(-1));
     if (!o.labels)
       throw new Error(
         `give --labels: one name for each of the ${classes ?? 'N'} values of "${probabilities}"`,
@@ -117,15 +115,10 @@ export async function importOnnx(o: ImportOnnxOptions): Promise<ImportResult> {
         inputSamples: input.samples,
         inLeads: 1,
       },
-      input: {
-        tensor: input.name,
-        shape: [1, 1, input.samples],
-        sampleRateHz: 500,
-        windowSamples: input.samples,
-        hopSamples: o.hopSamples ?? Math.round(input.samples / 4),
-        leadSlot: 0,
+      input: singleLeadInput(input.name, input.samples, {
+        hopSamples: o.hopSamples,
         normalization: o.normalization,
-      },
+      }),
       labels: o.labels,
       outputs: { probabilities, ...(gate && { gate }), ...(layerEmbeddings && { layerEmbeddings }) },
       precision: 'fp32',

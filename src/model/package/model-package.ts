@@ -60,6 +60,23 @@ export async function writeModelPackage(
   return full;
 }
 
+/** A single-lead package's input: `samples`-long windows at 500 Hz, a quarter-window hop unless given. */
+export function singleLeadInput(
+  tensor: string,
+  samples: number,
+  o: { hopSamples?: number; leadSlot?: number; normalization?: 'zscore' | 'none' } = {},
+): ModelManifest['input'] {
+  return {
+    tensor,
+    shape: [1, 1, samples],
+    sampleRateHz: 500,
+    windowSamples: samples,
+    hopSamples: o.hopSamples ?? Math.round(samples / 4),
+    leadSlot: o.leadSlot ?? 0,
+    normalization: o.normalization ?? 'zscore',
+  };
+}
+
 /** The windower's spec comes from the model. */
 export function windowSpecOf(m: ModelManifest): WindowSpec {
   return {

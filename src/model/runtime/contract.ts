@@ -1,4 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node';
+import { ModelError } from '../package/errors.js';
 import type { ModelManifest } from '../package/manifest.js';
 
 /** What a manifest promises about its graph: the one input and its shape, the outputs it names. */
@@ -20,10 +21,22 @@ export const contractOf = (m: ModelManifest): GraphContract => ({
   classes: m.labels.length,
 });
 
-type Metadata = { name: string; isTensor?: boolean; shape?: readonly (number | string)[] };
+type Dims = readonly (number | string)[];
+type Metadata = { name: string; shape?: Dims };
 
-/** A graph dimension: a number, or a symbolic name (dynamic) that any size matches. */
-const fixed = (d: number | string) => (typeof d === 'number' && d > 0 ? d : null);
+/** A graph tensor's shape, where this onnxruntime reports it (1.20 and later). */
+export function shapeOf(session: InferenceSession, kind: 'input' | 'output', name: string): Dims | undefined {
+  const meta = session as unknown as { inputMetadata?: Metadata[]; outputMetadata?: Metadata[] };
+  return (kind === 'input' ? meta.inputMetadata : meta.outputMetadata)?.find((m) => m.name === name)?.shape;
+}
+
+/** A graph dimension's size, or null for a symbolic (dynamic) one that any size matches. */
+export const fixedDim = (d: number | string | undefined) => (typeof d === 'number' && d > 0 ? d : null);
+
+/** A package whose manifest and graph disagree: one line naming the folder and each problem. */
+export function mismatchError(source: string, problems: string[]): ModelError {
+  return new ModelError(`${source}: manifest.json does not match model.onnx: ${problems.join('; ')}`);
+}
 
 /**
  * Where an opened graph contradicts its manifest, one phrase each (empty when it does not):
@@ -43,19 +56,16 @@ export function contractProblems(session: InferenceSession, c: GraphContract): s
     if (!session.outputNames.includes(name))
       problems.push(`output "${name}" is not in the graph (its outputs: ${list(session.outputNames)})`);
   }
-  // Shapes, where this onnxruntime reports them (1.20 and later).
-  const meta = session as unknown as { inputMetadata?: Metadata[]; outputMetadata?: Metadata[] };
-  const input = meta.inputMetadata?.find((m) => m.name === c.input);
-  if (input?.shape) {
+  const input = shapeOf(session, 'input', c.input);
+  if (input) {
     const ok =
-      input.shape.length === c.inputShape.length &&
-      input.shape.every((d, i) => fixed(d) === null || fixed(d) === c.inputShape[i]);
+      input.length === c.inputShape.length &&
+      input.every((d, i) => fixedDim(d) === null || fixedDim(d) === c.inputShape[i]);
     if (!ok)
-      problems.push(`input "${c.input}" is [${input.shape}] in the graph, [${c.inputShape}] in the manifest`);
+      problems.push(`input "${c.input}" is [${input}] in the graph, [${c.inputShape}] in the manifest`);
   }
-  const probabilities = meta.outputMetadata?.find((m) => m.name === c.outputs[0]);
-  const last = probabilities?.shape?.at(-1);
-  if (c.classes !== null && last !== undefined && fixed(last) !== null && last !== c.classes)
+  const last = shapeOf(session, 'output', c.outputs[0])?.at(-1);
+  if (c.classes !== null && last !== undefined && fixedDim(last) !== null && last !== c.classes)
     problems.push(`output "${c.outputs[0]}" gives ${last} values, the manifest has ${c.classes} labels`);
   return problems;
 }

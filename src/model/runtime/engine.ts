@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ModelPackage } from '../package/model-package.js';
-import { ModelError } from '../package/errors.js';
-import { contractOf, type GraphContract } from './contract.js';
+import { contractOf, type GraphContract, mismatchError } from './contract.js';
 import type { ProviderAttempt } from './session.js';
 import type { FromWorker, WorkerInit } from './worker-protocol.js';
 
@@ -48,11 +47,6 @@ export interface EngineOptions {
   /** See SessionOptions.spinning. */
   spinning?: boolean;
   warmupRuns?: number;
-}
-
-/** A package whose manifest and graph disagree: one line naming the folder and each problem. */
-export function mismatchError(source: string, problems: string[]): ModelError {
-  return new ModelError(`${source}: manifest.json does not match model.onnx: ${problems.join('; ')}`);
 }
 
 /** The worker entry: the compiled .js next to this file, or the .ts source when run from src/. */

@@ -1,3 +1,4 @@
+import { spreadOf } from '../package/evidence.js';
 import { shuffle, uniform } from '../rng.js';
 import { type Example, type HeadShape, NmoeHead } from './nmoe-head.js';
 
@@ -188,17 +189,12 @@ export function crossValidate(
     });
   }
   const mean = (f: (r: FoldReport) => number) => folds.reduce((a, r) => a + f(r), 0) / folds.length;
-  const meanAccuracy = mean((r) => r.accuracy);
-  const spread =
-    folds.length > 1
-      ? Math.sqrt(folds.reduce((s, r) => s + (r.accuracy - meanAccuracy) ** 2, 0) / (folds.length - 1))
-      : 0;
   return {
     folds,
     pooled: metricsOf(pooled),
-    meanAccuracy,
+    meanAccuracy: mean((r) => r.accuracy),
     meanMacroF1: mean((r) => r.macroF1),
-    accuracySpread: spread,
+    accuracySpread: spreadOf(folds.map((r) => r.accuracy)),
     meanMajorityAccuracy: mean((r) => r.majorityAccuracy),
   };
 }
