@@ -181,7 +181,7 @@ t.test(
       const port = await openReplayPort({ kind: 'serial', path: pty.a, baudRate: 115200 });
       for (let s = from; s < to; s++) {
         await port.write(frame(s));
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 5)); // paced as a sensor sends (not a wait on the receiver)
       }
       return port;
     };
@@ -221,30 +221,34 @@ t.test(
         }
       },
     };
-    const sent: number[] = [];
+    let sent = 0;
+    // Frames written by the time the replayer parks for a start, and as it streams again.
+    const gates: { state: string; sent: number }[] = [];
     const done = replayRecord({
       record: rec('mitdb', '100'),
       protocol: 'bitalino',
       toS: 1,
       speed: 4,
       commands,
+      onGate: (state) => gates.push({ state, sent }),
       write: async (b) => {
-        if (b.length === 3) sent.push(Date.now()); // a one-channel BITalino frame
+        if (b.length === 3) sent++; // a one-channel BITalino frame
       },
     });
-    // Absence can only be watched for a while: 150 ms of it, before the start and after the stop.
-    const watch = () => new Promise((r) => setTimeout(r, 150));
-    await watch();
-    t.equal(sent.length, 0, 'nothing before the start command');
+    t.ok(await waitFor(() => gates.length === 1, 10_000), 'parked until a start command');
     push(Uint8Array.of(0xc3, 0x05)); // 1000 Hz, start A1
-    t.ok(await waitFor(() => sent.length > 100, 10_000), 'frames while live');
-    push(Uint8Array.of(0x00)); // stop
-    await watch(); // the frame in flight when the stop arrived may still go out
-    const atStop = sent.length;
-    await watch();
-    t.equal(sent.length, atStop, 'nothing while stopped');
+    t.ok(await waitFor(() => sent > 100, 10_000), 'frames while live');
+    push(Uint8Array.of(0x00)); // stop: the frame in flight may still go out, then it parks
+    t.ok(await waitFor(() => gates.length === 3, 10_000), 'parked again after the stop');
     push(Uint8Array.of(0x05)); // start again
     const r = await done;
+    t.same(
+      gates.map((g) => g.state),
+      ['waiting', 'streaming', 'waiting', 'streaming'],
+    );
+    t.equal(gates[1].sent, 0, 'nothing before the start command');
+    t.equal(gates[3].sent, gates[2].sent, 'nothing while stopped');
+    t.ok(gates[2].sent > 100 && gates[2].sent < 1000, `stopped mid-record, after ${gates[2].sent} frames`);
     t.equal(r.samples, 1000, 'every sample of the second, across the pause');
   },
 );

@@ -105,7 +105,7 @@ t.test(
     for (let seq = 0; ; seq++) {
       await pub.publish('emotion', { seq });
       process.stdout.write(seq + '\\n');
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 5)); // a publisher's pace: it is killed mid-stream
     }`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
     let accepted = -1;

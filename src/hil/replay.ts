@@ -41,6 +41,8 @@ export interface ReplayOptions {
   write: (bytes: Uint8Array) => Promise<void>;
   /** BITalino: bytes the host sent (commands); the replayer streams only between start and stop. */
   commands?: AsyncIterable<Uint8Array>;
+  /** BITalino: called as the replayer parks for a start command and as it streams again. */
+  onGate?: (state: 'waiting' | 'streaming') => void;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -99,7 +101,9 @@ export async function replayRecord(o: ReplayOptions): Promise<ReplayResult> {
         seq += Math.round(missing / n);
       }
       if (gate && !gate.live) {
+        o.onGate?.('waiting');
         await gate.waitForStart();
+        o.onGate?.('streaming');
         t0 = process.hrtime.bigint();
         sentAtT0 = sent;
       }
