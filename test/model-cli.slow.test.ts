@@ -418,3 +418,67 @@ t.test(
     t.same(stable(a), stable(b), 'and the same manifest, but for the build time');
   },
 );
+
+t.test(
+  'model train --gate input --overlap 50: a gate computed per window, in the package and its manifest; fewer windows',
+  async (t) => {
+    const dir = await tmp();
+    const build = cli(
+      ...['model', 'build', '--arch', 'ecgfm', ...archArgs, '--labels', 'low,medium,high'],
+      ...['--seed', '1', '--out', join(dir, 'fp32')],
+    );
+    t.equal(build.status, 0, build.stderr);
+    const train = (gate: string, out: string, ...more: string[]) =>
+      cli(
+        ...['model', 'train', '--model', join(dir, 'fp32'), '--record', rec('drivedb', 'drive06')],
+        ...['--classes', 'low,medium,high', '--folds', '3', '--epochs', '2', '--gate', gate],
+        ...['--out', join(dir, out), '--json', ...more],
+      );
+    const gates = async (out: string) => {
+      const pkg = await loadModelPackage(join(dir, out));
+      const session = await ort.InferenceSession.create(pkg.onnx);
+      const n = pkg.manifest.input.shape[2] as number;
+      const run = async (f: (k: number) => number) =>
+        Array.from(
+          (
+            await session.run({
+              ecg: new ort.Tensor(
+                'float32',
+                Float32Array.from({ length: n }, (_, k) => f(k)),
+                [1, 1, n],
+              ),
+            })
+          ).gate_weights.data as Float32Array,
+        );
+      return {
+        manifest: pkg.manifest,
+        a: await run((k) => Math.sin(k / 7)),
+        b: await run((k) => Math.sin(k / 40) ** 3),
+      };
+    };
+    const input = train('input', 'input', '--overlap', '50');
+    t.equal(input.status, 0, input.stderr);
+    const i = await gates('input');
+    t.match(i.manifest.training, { gateKind: 'input', overlapPercent: 50 });
+    t.notSame(i.a, i.b, 'the input gate weighs the layers differently for different windows');
+    const fixed = train('static', 'static');
+    t.equal(fixed.status, 0, fixed.stderr);
+    const s = await gates('static');
+    t.match(s.manifest.training, { gateKind: 'static', overlapPercent: 75 });
+    t.same(s.a, s.b, 'the static gate does not');
+    // 50 % overlap (hop 2.5 s) against the package's 75 % (hop 1.25 s): about half the windows.
+    const windows = (r: { stdout: string }) =>
+      (JSON.parse(r.stdout) as { metrics: { folds: { testWindows: number }[] } }).metrics.folds.reduce(
+        (n, f) => n + f.testWindows,
+        0,
+      );
+    const ratio = windows(input) / windows(fixed);
+    t.ok(ratio > 0.45 && ratio < 0.55, `windows at 50 % / at 75 % overlap: ${ratio.toFixed(3)}`);
+    const bad = cli(
+      ...['model', 'train', '--model', join(dir, 'fp32'), '--record', rec('drivedb', 'drive06')],
+      ...['--gate', 'dynamic', '--out', join(dir, 'x')],
+    );
+    t.equal(bad.status, 2);
+    t.match(bad.stderr, /--gate.*dynamic.*static, input/);
+  },
+);

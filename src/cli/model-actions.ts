@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
 import type { ArchFlags } from '../model/graph/checkpoint-arch.js';
+import type { GateKind } from '../model/graph/gate-graph.js';
 import type { ImportOnnxOptions } from '../model/package/import-onnx.js';
 import { readNpy, writeNpy } from '../model/npy.js';
 import { evidenceOf } from '../model/package/evidence.js';
@@ -164,6 +165,9 @@ interface TrainOpts {
   labelColumn: string;
   classes?: string[];
   folds: number;
+  groupBy: 'segment' | 'record';
+  overlap?: number;
+  gate: GateKind;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -183,6 +187,9 @@ export async function trainCommand(o: TrainOpts): Promise<void> {
     labelColumn: o.labelColumn,
     classes: o.classes,
     folds: o.folds,
+    groupBy: o.groupBy,
+    overlapPercent: o.overlap,
+    gate: o.gate,
     epochs: o.epochs,
     batchSize: o.batchSize,
     learningRate: o.lr,

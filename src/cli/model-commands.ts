@@ -43,6 +43,21 @@ export function addModelCommands(program: Command, bench: Command): void {
     .option('--label-column <name>', 'label column of the segments CSV', 'stress')
     .option('--classes <a,b,...>', 'class order (default: labels in order of appearance)', listArg)
     .option('--folds <n>', 'cross-validation folds', intArg('--folds'), 5)
+    .addOption(
+      new Option('--group-by <what>', 'what a fold holds whole (record: leave recordings out)')
+        .choices(['segment', 'record'])
+        .default('segment'),
+    )
+    .option(
+      '--overlap <percent>',
+      "window overlap (default: the package's hop, 75 %)",
+      numberArg('--overlap'),
+    )
+    .addOption(
+      new Option('--gate <kind>', 'static: a weight per layer; input: weights computed from each window')
+        .choices(['static', 'input'])
+        .default('static'),
+    )
     .option('--epochs <n>', 'Adam epochs', intArg('--epochs'), 10)
     .option('--batch-size <n>', 'mini-batch size', intArg('--batch-size'), 32)
     .option('--lr <x>', 'learning rate', numberArg('--lr'), 1e-3)

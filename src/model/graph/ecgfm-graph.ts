@@ -179,6 +179,7 @@ export function headInitializers(weights: TensorMap): Map<string, Tensor> {
   const folded = foldBatchNorm(w('nmoe.dense1.weight'), w('nmoe.dense1.bias'), weights);
   return new Map([
     ['nmoe.gate', w('nmoe.gate')],
+    ...(weights.has('nmoe.gate_proj') ? [['nmoe.gate_proj', w('nmoe.gate_proj')] as const] : []),
     ['nmoe.dense1_bn.weight_t', transpose2d(folded.weight)],
     ['nmoe.dense1_bn.bias', folded.bias],
     ['nmoe.dense2.weight_t', transpose2d(w('nmoe.dense2.weight'))],

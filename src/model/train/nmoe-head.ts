@@ -1,4 +1,5 @@
 import type { EcgFmArch } from '../graph/arch.js';
+import type { GateKind } from '../graph/gate-graph.js';
 import type { TensorMap } from '../graph/tensor.js';
 import { uniform } from '../rng.js';
 
@@ -10,6 +11,7 @@ export interface HeadShape {
   dim: number;
   hidden: number;
   classes: number;
+  gate?: GateKind;
 }
 
 /** One training example: the backbone's per-layer time-mean embeddings (layers × dim, row-major). */
@@ -20,7 +22,7 @@ export interface Example {
 
 /**
  * The NMoE gate and head on a frozen backbone, in float64 with hand-written backprop:
- * softmax(w)-weighted sum of the layer embeddings → Dense → BatchNorm → ReLU → Dropout → Dense → softmax.
+ * gate-weighted sum of the layer embeddings (see GateKind) → Dense → BatchNorm → ReLU → Dropout → Dense → softmax.
  * All trainable values live in one array (`params`) so the optimiser is one loop.
  */
 export class NmoeHead {
@@ -30,6 +32,8 @@ export class NmoeHead {
   readonly runningVar: Float64Array;
   // Views into params.
   readonly gate: Float64Array;
+  /** The input gate's scoring vector u (D); empty for the static gate. */
+  readonly gateProj: Float64Array;
   readonly w1: Float64Array;
   readonly b1: Float64Array;
   readonly gamma: Float64Array;
@@ -40,7 +44,8 @@ export class NmoeHead {
   constructor(shape: HeadShape, seed: number) {
     this.shape = shape;
     const { layers: L, dim: D, hidden: H, classes: C } = shape;
-    this.params = new Float64Array(L + H * D + 3 * H + C * H + C);
+    const P = shape.gate === 'input' ? D : 0;
+    this.params = new Float64Array(L + P + H * D + 3 * H + C * H + C);
     let o = 0;
     const take = (n: number) => {
       const v = this.params.subarray(o, o + n);
@@ -48,6 +53,7 @@ export class NmoeHead {
       return v;
     };
     this.gate = take(L);
+    this.gateProj = take(P); // zeros: the input gate starts as the static one
     this.w1 = take(H * D);
     this.b1 = take(H);
     this.gamma = take(H);
@@ -69,8 +75,22 @@ export class NmoeHead {
     fill(this.b2, 1 / Math.sqrt(H));
   }
 
+  /** The static gate's weights (for the input gate: its weights where every score E·u is 0). */
   gateWeights(): Float64Array {
     return softmax(this.gate);
+  }
+
+  /** The gate for one window's embeddings. */
+  gateFor(e: Float32Array): Float64Array {
+    const { layers: L, dim: D } = this.shape;
+    if (this.gateProj.length === 0) return softmax(this.gate);
+    const s = new Float64Array(L);
+    for (let l = 0; l < L; l++) {
+      let v = this.gate[l];
+      for (let d = 0; d < D; d++) v += this.gateProj[d] * e[l * D + d];
+      s[l] = v;
+    }
+    return softmax(s);
   }
 
   /**
@@ -89,11 +109,13 @@ export class NmoeHead {
     const { layers: L, dim: D, hidden: H, classes: C } = this.shape;
     const n = batch.length;
     if (n < 2) throw new RangeError('BatchNorm needs batches of at least 2');
+    const inputGate = this.gateProj.length > 0;
     const g = softmax(this.gate);
+    const gates = inputGate ? batch.map((e) => this.gateFor(e.embeddings)) : null;
     const f = new Float64Array(n * D);
     const h = new Float64Array(n * H);
     for (let i = 0; i < n; i++) {
-      fuse(batch[i].embeddings, g, L, D, f, i * D);
+      fuse(batch[i].embeddings, gates?.[i] ?? g, L, D, f, i * D);
       dense(this.w1, this.b1, f, i * D, D, H, h, i * H);
     }
     // BatchNorm over the batch (biased variance, as in training).
@@ -168,6 +190,7 @@ export class NmoeHead {
       }
     }
     const dg = new Float64Array(L);
+    const dgi = new Float64Array(L);
     const df = new Float64Array(D);
     for (let i = 0; i < n; i++) {
       df.fill(0);
@@ -187,14 +210,35 @@ export class NmoeHead {
       for (let l = 0; l < L; l++) {
         let s = 0;
         for (let d = 0; d < D; d++) s += df[d] * e[l * D + d];
+        dgi[l] = s;
         dg[l] += s;
       }
+      if (gates) this.inputGateGrad(gates[i], dgi, e, G);
     }
-    // Through the gate softmax: dw = g ⊙ (dg − g·dg).
+    // The static gate is shared by the batch: one pass through its softmax, dw = g ⊙ (dg − g·dg).
+    if (!gates) {
+      let dot = 0;
+      for (let l = 0; l < L; l++) dot += g[l] * dg[l];
+      for (let l = 0; l < L; l++) G.gate[l] = g[l] * (dg[l] - dot);
+    }
+    return loss;
+  }
+
+  /** One window's share of the input gate's gradient: ds = g ⊙ (dg − g·dg) into w, ds·E into u. */
+  private inputGateGrad(
+    g: Float64Array,
+    dg: Float64Array,
+    e: Float32Array,
+    G: { gate: Float64Array; gateProj: Float64Array },
+  ): void {
+    const { layers: L, dim: D } = this.shape;
     let dot = 0;
     for (let l = 0; l < L; l++) dot += g[l] * dg[l];
-    for (let l = 0; l < L; l++) G.gate[l] = g[l] * (dg[l] - dot);
-    return loss;
+    for (let l = 0; l < L; l++) {
+      const ds = g[l] * (dg[l] - dot);
+      G.gate[l] += ds;
+      for (let d = 0; d < D; d++) G.gateProj[d] += ds * e[l * D + d];
+    }
   }
 
   /** Inference mode (running BatchNorm statistics, no dropout): class probabilities. */
@@ -202,7 +246,7 @@ export class NmoeHead {
     const { layers: L, dim: D, hidden: H, classes: C } = this.shape;
     const f = new Float64Array(D);
     const h = new Float64Array(H);
-    fuse(embeddings, softmax(this.gate), L, D, f, 0);
+    fuse(embeddings, this.gateFor(embeddings), L, D, f, 0);
     dense(this.w1, this.b1, f, 0, D, H, h, 0);
     for (let j = 0; j < H; j++) {
       const y =
@@ -221,6 +265,7 @@ export class NmoeHead {
     const t = (shape: number[], v: Float64Array) => ({ shape, data: Float32Array.from(v) });
     return new Map([
       ['nmoe.gate', t([L], this.gate)],
+      ...(this.gateProj.length ? [['nmoe.gate_proj', t([D, 1], this.gateProj)] as const] : []),
       ['nmoe.dense1.weight', t([H, D], this.w1)],
       ['nmoe.dense1.bias', t([H], this.b1)],
       ['nmoe.bn.weight', t([H], this.gamma)],
@@ -237,6 +282,7 @@ export class NmoeHead {
     const at = (v: Float64Array) => a.subarray(v.byteOffset / 8, v.byteOffset / 8 + v.length);
     return {
       gate: at(this.gate),
+      gateProj: at(this.gateProj),
       w1: at(this.w1),
       b1: at(this.b1),
       gamma: at(this.gamma),
@@ -247,8 +293,8 @@ export class NmoeHead {
   }
 }
 
-export function headShapeOf(arch: EcgFmArch, classes: number): HeadShape {
-  return { layers: arch.layers, dim: arch.dim, hidden: arch.headHidden, classes };
+export function headShapeOf(arch: EcgFmArch, classes: number, gate: GateKind = 'static'): HeadShape {
+  return { layers: arch.layers, dim: arch.dim, hidden: arch.headHidden, classes, gate };
 }
 
 function softmax(z: ArrayLike<number>): Float64Array {

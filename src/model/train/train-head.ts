@@ -153,19 +153,15 @@ export interface CrossValidation {
   meanMajorityAccuracy: number;
 }
 
+/** k-fold cross-validation over a fold assignment (from groupedFolds): fold i tests on foldOf === i. */
 export function crossValidate(
   examples: Example[],
+  foldOf: number[],
   groups: string[],
   shape: HeadShape,
   k: number,
   options: TrainOptions,
 ): CrossValidation {
-  const foldOf = groupedFolds(
-    groups,
-    examples.map((e) => e.target),
-    k,
-    options.seed,
-  );
   const C = shape.classes;
   const pooled = Array.from({ length: C }, () => new Array<number>(C).fill(0));
   const folds: FoldReport[] = [];

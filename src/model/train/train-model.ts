@@ -1,13 +1,20 @@
 import { decodeModel, encodeModel, replaceInitializers, setOutputDims } from '../graph/onnx-edit.js';
 import { headInitializers } from '../graph/ecgfm-graph.js';
+import { type GateKind, setGateKind } from '../graph/gate-graph.js';
 import { builtArch, type ModelManifest } from '../package/manifest.js';
 import { loadModelPackage, ModelError, windowSpecOf, writeModelPackage } from '../package/model-package.js';
 import { embedWindows } from './embed.js';
 import { labelledWindows } from './labelled-windows.js';
 import { readSegments, type Segment, segmentsFileOf } from '../../records/segments.js';
-import type { Example } from './nmoe-head.js';
-import { headShapeOf } from './nmoe-head.js';
-import { type CrossValidation, crossValidate, type TrainOptions, trainHead } from './train-head.js';
+import { type Example, headShapeOf, type NmoeHead } from './nmoe-head.js';
+import {
+  type CrossValidation,
+  crossValidate,
+  groupedFolds,
+  type TrainOptions,
+  trainHead,
+} from './train-head.js';
+import { assertNoStraddle, overlapSafeGroups } from './window-groups.js';
 
 export interface TrainModelOptions extends TrainOptions {
   /** fp32 package whose backbone stays frozen. */
@@ -19,6 +26,11 @@ export interface TrainModelOptions extends TrainOptions {
   /** Class order; default: the labels in order of first appearance. */
   classes?: string[];
   folds: number;
+  /** What a fold holds whole: a labelled segment (default) or a recording (leave-recordings-out). */
+  groupBy?: 'segment' | 'record';
+  /** Window overlap in percent; default the package's own hop (75 %, the paper's, for built ones). */
+  overlapPercent?: number;
+  gate?: GateKind;
   out: string;
   threads?: number;
   log?: (line: string) => void;
@@ -39,8 +51,14 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
   if (pkg.manifest.precision !== 'fp32')
     throw new ModelError(`${o.modelDir}: train on the fp32 package, then quantize`);
   const arch = builtArch(pkg.manifest, 'model train');
-  const spec = windowSpecOf(pkg.manifest);
-  const windows: { segment: Segment; samples: Float32Array }[] = [];
+  const packageSpec = windowSpecOf(pkg.manifest);
+  const overlap = o.overlapPercent ?? 100 * (1 - packageSpec.hopSamples / packageSpec.windowSamples);
+  if (!(overlap >= 0 && overlap < 100))
+    throw new ModelError(`--overlap ${overlap}: expected 0 to under 100 (%)`);
+  const hopSamples = Math.max(1, Math.round(packageSpec.windowSamples * (1 - overlap / 100)));
+  const spec = { ...packageSpec, hopSamples };
+  const gateKind = o.gate ?? 'static';
+  const windows: { segment: Segment; startS: number; samples: Float32Array }[] = [];
   for (const [i, record] of o.records.entries()) {
     const file = o.labelsFiles?.[i] ?? segmentsFileOf(record);
     if (!file) throw new ModelError(`${record}: no labels (expected ${record}_segments.csv or --labels)`);
@@ -66,9 +84,22 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
     embeddings: embeddings[i],
     target: classes.indexOf(w.segment.label),
   }));
-  const groups = windows.map((w) => `${w.segment.record}/${w.segment.name}`);
-  const shape = headShapeOf(arch, classes.length);
-  const cv = crossValidate(examples, groups, shape, o.folds, o);
+  const lengthS = spec.windowSamples / spec.sampleRateHz;
+  const spans = windows.map((w) => ({ record: w.segment.record, startS: w.startS }));
+  const groups = overlapSafeGroups(
+    spans,
+    windows.map((w) => (o.groupBy === 'record' ? w.segment.record : `${w.segment.record}/${w.segment.name}`)),
+    lengthS,
+  );
+  const foldOf = groupedFolds(
+    groups,
+    examples.map((e) => e.target),
+    o.folds,
+    o.seed,
+  );
+  assertNoStraddle(spans, foldOf, lengthS);
+  const shape = headShapeOf(arch, classes.length, gateKind);
+  const cv = crossValidate(examples, foldOf, groups, shape, o.folds, o);
   for (const f of cv.folds) {
     log(
       `fold ${f.fold}: test ${f.testGroups.join(' ')} (${f.testExamples} windows): accuracy ${f.accuracy.toFixed(3)} (most frequent class: ${f.majorityAccuracy.toFixed(3)}), macro-F1 ${f.macroF1.toFixed(3)}`,
@@ -80,6 +111,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
 
   const head = trainHead(examples, shape, o);
   const model = decodeModel(pkg.onnx);
+  setGateKind(model, gateKind, arch);
   replaceInitializers(model, headInitializers(head.toTensors()));
   setOutputDims(model, pkg.manifest.outputs.probabilities, [1, classes.length]);
   const m = pkg.manifest;
@@ -93,13 +125,18 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
       labelColumn: o.labelColumn,
       windows: windows.length,
       perClass: Object.fromEntries(classes.map((c, i) => [c, examples.filter((e) => e.target === i).length])),
-      groups: 'labelled segment (a window never straddles train and test)',
+      groups: `${o.groupBy === 'record' ? 'recording' : 'labelled segment'} (checked: no window shares samples with one in another fold)`,
+      overlapPercent: overlap,
+      gateKind,
       epochs: o.epochs,
       batchSize: o.batchSize,
       learningRate: o.learningRate,
       dropout: o.dropout,
       seed: o.seed,
-      gate: Array.from(head.gateWeights(), (g) => Number(g.toFixed(4))),
+      // The static gate's weights; for the input gate, its mean over the training windows.
+      gate: Array.from(gateKind === 'static' ? head.gateWeights() : meanGate(head, examples), (g) =>
+        Number(g.toFixed(4)),
+      ),
     },
     metrics: {
       crossValidation: `${o.folds}-fold grouped`,
@@ -123,4 +160,10 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
     provenance: { ...m.provenance, builtAt: new Date().toISOString() },
   });
   return { manifest, crossValidation: cv };
+}
+
+function meanGate(head: NmoeHead, examples: Example[]): Float64Array {
+  const mean = new Float64Array(head.shape.layers);
+  for (const e of examples) head.gateFor(e.embeddings).forEach((g, l) => (mean[l] += g / examples.length));
+  return mean;
 }
