@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import t from 'tap';
+import { type Agreement, pooled } from '../src/model/quantize/quantize-model.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { builtArch, manifestSchema } from '../src/model/package/manifest.js';
 import { loadModelPackage, windowSpecOf } from '../src/model/package/model-package.js';
@@ -29,7 +30,7 @@ t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV
   const metrics = m.metrics as {
     folds: { testGroups: string[]; testWindows: number; accuracy: number; macroF1: number }[];
     meanAccuracy: number;
-    quantization: { top1Agreement: number; heldOut: { top1: number; records: Record<string, unknown> } };
+    quantization: { top1Agreement: number; heldOut: Agreement & { records: Record<string, Agreement> } };
   };
   t.equal(metrics.folds.length, 5);
   const groups = metrics.folds.flatMap((f) => f.testGroups);
@@ -46,6 +47,8 @@ t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV
   const heldOut = metrics.quantization.heldOut;
   t.same(Object.keys(heldOut.records).sort(), ['118e12', '119', '201', 'drive05']);
   t.ok(heldOut.top1 >= 0.99, `int8 agreement on records not calibrated on: ${heldOut.top1}`);
+  const { records, ...together } = heldOut;
+  t.same(together, pooled(Object.values(records)), 'the overall figure is the records pooled');
   const ops = await optimizedOpCounts(pkg.onnx);
   t.equal(
     ops.QLinearMatMul,

@@ -117,16 +117,14 @@ export async function quantizeModel(
   let heldOut: HeldOutAgreement | null = null;
   if (o.heldOut?.length) {
     const records: Record<string, Agreement> = {};
-    const windows: Float32Array[] = [];
     for (const r of o.heldOut) {
       const w = spread(await usableWindows(r, spec), o.agreementWindows ?? 400, 0);
       records[r.split('/').pop()!] = await compareOn(w);
-      windows.push(...w);
       log(
         `int8 vs fp32 on ${r.split('/').pop()} (not calibrated on): ${describe(records[r.split('/').pop()!])}`,
       );
     }
-    heldOut = { ...(await compareOn(windows)), records };
+    heldOut = { ...pooled(Object.values(records)), records };
     log(`int8 vs fp32 on every record not calibrated on: ${describe(heldOut)}`);
   }
   const manifest = await writeModelPackage(o.out, quantized, {
@@ -147,6 +145,22 @@ export async function quantizeModel(
     provenance: { ...m.provenance, builtAt: new Date().toISOString() },
   });
   return { manifest, agreement, heldOut };
+}
+
+/** Several recordings' agreement as one, from their counts (no window is run twice). */
+export function pooled(parts: Agreement[]): Agreement {
+  const sum = (f: (a: Agreement) => number) => parts.reduce((n, a) => n + f(a), 0);
+  const windows = sum((a) => a.windows);
+  const nearTies = sum((a) => a.nearTies);
+  const decisive = windows - nearTies;
+  return {
+    windows,
+    top1: Math.round(sum((a) => a.top1 * a.windows)) / windows,
+    maxAbsProbabilityDiff: Math.max(...parts.map((a) => a.maxAbsProbabilityDiff)),
+    nearTies,
+    decisiveTop1:
+      decisive > 0 ? Math.round(sum((a) => a.decisiveTop1 * (a.windows - a.nearTies))) / decisive : 1,
+  };
 }
 
 const describe = (a: Agreement) =>
