@@ -4,6 +4,7 @@ import { PROJECT_ROOT } from '../paths.js';
 import type { DspBenchResult } from './dsp.js';
 import type { E2eResult } from './e2e.js';
 import type { ModelBenchResult } from './model.js';
+import type { QuantizeBenchResult } from './quantize.js';
 import type { ReplayBenchResult } from './replay.js';
 
 export interface AllResults {
@@ -11,6 +12,7 @@ export interface AllResults {
   model: ModelBenchResult;
   replay: ReplayBenchResult;
   e2e: E2eResult;
+  quantize: QuantizeBenchResult;
 }
 
 const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
@@ -52,6 +54,16 @@ export function markdownTable(r: AllResults, when = new Date()): string {
       '< 5 % outside inference',
     ],
     ['e2e daemon RSS', `${f(r.e2e.rssMb, 0)} MB`, '< 200 MB'],
+    [
+      `INT8 vs fp32 top-1 agreement on ${Object.keys(r.quantize.heldOut.records).length} recordings not calibrated on (${r.quantize.model}; near-ties apart)`,
+      `${f(100 * r.quantize.heldOut.top1, 2)} % of ${r.quantize.heldOut.windows} (${f(100 * r.quantize.heldOut.decisiveTop1, 2)} % of the decisive)`,
+      '≥ 99 %',
+    ],
+    [
+      'the same model, INT8 / fp32 median `session.run` (spinning)',
+      `${f(r.quantize.int8P50Ms)} / ${f(r.quantize.fp32P50Ms)} ms (${f(r.quantize.speedRatio, 2)} x)`,
+      '≤ 0.5 x at full size',
+    ],
   ];
   return [
     `Measured by \`npm run bench\` on ${when.toISOString().slice(0, 10)}.`,
