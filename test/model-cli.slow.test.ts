@@ -480,5 +480,11 @@ t.test(
     );
     t.equal(bad.status, 2);
     t.match(bad.stderr, /--gate.*dynamic.*static, input/);
+    const full = cli(
+      ...['model', 'train', '--model', join(dir, 'fp32'), '--record', rec('drivedb', 'drive06')],
+      ...['--overlap', '100', '--out', join(dir, 'x')],
+    );
+    t.equal(full.status, 2);
+    t.match(full.stderr, /--overlap must be a percentage, 0 or more and under 100/);
   },
 );

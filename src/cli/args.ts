@@ -14,6 +14,8 @@ const checkedNumber =
 export const numberArg = (name: string) => checkedNumber(name, () => true, 'a number');
 export const positiveArg = (name: string) => checkedNumber(name, (n) => n > 0, 'a positive number');
 export const nonNegativeArg = (name: string) => checkedNumber(name, (n) => n >= 0, 'a number, 0 or more');
+export const overlapArg = (name: string) =>
+  checkedNumber(name, (n) => n >= 0 && n < 100, 'a percentage, 0 or more and under 100');
 export const intArg = (name: string) =>
   checkedNumber(name, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
 export const intRangeArg = (name: string, lo: number, hi: number) =>

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_LABELS } from '../model/default-labels.js';
-import { collectArg, intArg, listArg, numberArg } from './args.js';
+import { collectArg, intArg, listArg, numberArg, overlapArg } from './args.js';
 
 type Actions = typeof import('./model-actions.js');
 /** The commands' work and its heavy imports (onnxruntime, the ONNX builder) load only when used. */
@@ -51,7 +51,7 @@ export function addModelCommands(program: Command, bench: Command): void {
     .option(
       '--overlap <percent>',
       "window overlap (default: the package's hop, 75 %)",
-      numberArg('--overlap'),
+      overlapArg('--overlap'),
     )
     .addOption(
       new Option('--gate <kind>', 'static: a weight per layer; input: weights computed from each window')
