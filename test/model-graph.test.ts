@@ -108,7 +108,7 @@ t.test(
 
 t.test('a fairseq .pt checkpoint with the older weight_g/weight_v names gives the same model', async (t) => {
   const { weights, golden } = await fixtureWeights();
-  const pt = await readTorchCheckpoint(join(FIX, 'ecgfm-small.pt'));
+  const pt = (await readTorchCheckpoint(join(FIX, 'ecgfm-small.pt'))).tensors;
   t.ok(
     pt.has('encoder.pos_conv.0.weight_g') && pt.has('encoder.pos_conv.0.weight_v'),
     'old-style names in the fixture',

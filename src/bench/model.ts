@@ -52,8 +52,6 @@ async function bareOnnx(file: string): Promise<RunnableModel & { precision: stri
   return {
     source: file,
     onnx,
-    inputName: input.name!,
-    inputShape: dims,
     probabilities,
     gate,
     contract: { input: input.name!, inputShape: dims, outputs: [probabilities, gate], classes: null },
@@ -97,7 +95,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRes
         warmupRuns: o.warmup ?? 3,
       });
       providers[k] = engine.provider;
-      const x = new Float32Array(m.inputShape.reduce((a, b) => a * b, 1));
+      const x = new Float32Array(m.contract.inputShape.reduce((a, b) => a * b, 1));
       for (let i = 0; i < x.length; i++) x[i] = Math.sin(i / 20) + 0.1 * Math.sin(i / 3);
       delay.enable();
       try {
@@ -120,7 +118,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRes
       model: paths[k],
       precision: models[k].precision,
       provider: providers[k],
-      inputShape: models[k].inputShape,
+      inputShape: models[k].contract.inputShape,
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       meanMs: sorted.reduce((a, b) => a + b, 0) / sorted.length,

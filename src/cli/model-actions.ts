@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
+import { type EcgFmArch, encoderShapes, headShapes, parameterCount } from '../model/graph/arch.js';
 import type { ArchFlags } from '../model/graph/checkpoint-arch.js';
 import type { GateKind } from '../model/graph/gate-graph.js';
 import type { ImportOnnxOptions } from '../model/package/import-onnx.js';
@@ -14,7 +14,7 @@ import { embedWindows } from '../model/train/embed.js';
 import { labelledWindows } from '../model/train/labelled-windows.js';
 import { readSegments, segmentsFileOf } from '../records/segments.js';
 import { metricsOf } from '../model/train/train-head.js';
-import { contractOf, contractProblems, mismatchError } from '../model/runtime/contract.js';
+import { openCheckedSession } from '../model/runtime/contract.js';
 import { openSession } from '../model/runtime/session.js';
 import { isUnavailable, UnavailableError } from '../errors.js';
 import ort from 'onnxruntime-node';
@@ -32,6 +32,9 @@ async function devModule<T>(command: string, load: () => Promise<T>): Promise<T>
     throw err;
   });
 }
+
+/** Encoder and head parameters of a built architecture. */
+const parametersOf = (a: EcgFmArch) => parameterCount(encoderShapes(a)) + parameterCount(headShapes(a));
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const out = (json: boolean | undefined, value: unknown, text: string) =>
@@ -79,7 +82,7 @@ export async function buildCommand(o: BuildOpts): Promise<void> {
     builtBy: 'ecg-emotiond model build',
   });
   const built = builtArch(manifest, 'model build');
-  const params = parameterCount(encoderShapes(built)) + parameterCount(headShapes(built));
+  const params = parametersOf(built);
   out(
     o.json,
     manifest,
@@ -112,10 +115,8 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
   const m = pkg.manifest;
   const size = (await stat(join(dir, 'model.onnx'))).size;
   // Refused in one line when the manifest and the graph disagree, as every loader does.
-  const { session } = await openSession(pkg.onnx, { providers: ['cpu'], threads: 1 });
-  const problems = contractProblems(session, contractOf(m));
+  const { session } = await openCheckedSession(pkg, { providers: ['cpu'], threads: 1 });
   await session.release();
-  if (problems.length > 0) throw mismatchError(dir, problems);
   const ops = await devModule(
     'counting the optimized ops',
     () => import('../model/runtime/optimized-ops.js'),
@@ -127,6 +128,7 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
     },
   );
   const a = m.architecture;
+  const parameters = a.kind === 'ecgfm-nmoe' ? parametersOf(a) : null;
   const metrics = m.metrics as {
     meanAccuracy?: number;
     meanMacroF1?: number;
@@ -136,7 +138,7 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
     `${m.name} ${m.version} (${m.precision}), ${dir}/model.onnx ${(size / 1e6).toFixed(2)} MB, sha256 verified`,
     `architecture  ${
       a.kind === 'ecgfm-nmoe'
-        ? `ECG-FM: ${a.layers} layers, dim ${a.dim}, ${a.heads} heads, FFN ${a.ffn}, conv ${a.convLayers}x${a.convDim}; NMoE head ${a.headHidden} → ${a.classes}; ${((parameterCount(encoderShapes(a)) + parameterCount(headShapes(a))) / 1e6).toFixed(2)} M parameters`
+        ? `ECG-FM: ${a.layers} layers, dim ${a.dim}, ${a.heads} heads, FFN ${a.ffn}, conv ${a.convLayers}x${a.convDim}; NMoE head ${a.headHidden} → ${a.classes}; ${(parametersOf(a) / 1e6).toFixed(2)} M parameters`
         : `imported from ONNX: ${a.inputSamples} samples in, ${a.classes} classes out`
     }`,
     `input         ${m.input.tensor} [${m.input.shape}] at ${m.input.sampleRateHz} Hz, window ${m.input.windowSamples}, hop ${m.input.hopSamples}, lead slot ${m.input.leadSlot}, ${m.input.normalization}`,
@@ -153,8 +155,6 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
         : 'op counts need the development package onnx-proto (not in a release)'
     }`,
   ].join('\n');
-  const parameters =
-    a.kind === 'ecgfm-nmoe' ? parameterCount(encoderShapes(a)) + parameterCount(headShapes(a)) : null;
   out(o.json, { manifest: m, parameters, bytes: size, optimizedOps: ops }, text);
 }
 

@@ -7,8 +7,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { loadModelPackage } from '../model/package/model-package.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
-import { contractOf, contractProblems, mismatchError } from '../model/runtime/contract.js';
-import { openSession } from '../model/runtime/session.js';
+import { openCheckedSession } from '../model/runtime/contract.js';
 import { evidenceOf } from '../model/package/evidence.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
@@ -98,13 +97,11 @@ async function broker(c: Config): Promise<Check> {
 async function model(c: Config['model']): Promise<Check[]> {
   try {
     const pkg = await loadModelPackage(modelDirOf(c.dir));
-    const { session, provider, skipped } = await openSession(pkg.onnx, {
+    const { session, provider, skipped } = await openCheckedSession(pkg, {
       providers: c.providers,
       threads: 1,
     });
-    const problems = contractProblems(session, contractOf(pkg.manifest));
     await session.release();
-    if (problems.length > 0) throw mismatchError(pkg.dir, problems);
     const why = skipped.map((s) => `${s.provider} skipped: ${s.reason}`).join('; ');
     const evidence = evidenceOf(pkg.manifest);
     return [

@@ -391,10 +391,11 @@ function agreement(log: EventLog, segments: Segment[]): string {
   const model = log.start.model;
   // Always answering the most frequent label here scores this much: agreement must be read against it.
   const counts = m.map((r) => r.reduce((a, b) => a + b, 0));
-  const majority = Math.max(...counts) / n;
+  const top = counts.indexOf(Math.max(...counts));
+  const majority = counts[top] / n;
   const trained = model.trainedOn?.length
     ? `${esc(model.name)} was trained on ${model.trainedOn.map(esc).join(', ')} (its manifest): on any of those recordings this is in-sample agreement, not evidence of recognising anything on other drivers.`
     : `${esc(model.name)}'s manifest names no training recordings.`;
   const evidence = model.evidence ? ` Its own figures: ${esc(model.evidence)}.` : '';
-  return `<h2>Against the labels</h2><div class="note">${n} inferred windows inside labelled segments; the most probable class matches the label in ${hits} (${((100 * hits) / n).toFixed(1)} %); always answering "${esc(labels[counts.indexOf(Math.max(...counts))])}" would match ${(100 * majority).toFixed(1)} %. ${trained}${evidence}</div><table>${head}${rows}</table>`;
+  return `<h2>Against the labels</h2><div class="note">${n} inferred windows inside labelled segments; the most probable class matches the label in ${hits} (${((100 * hits) / n).toFixed(1)} %); always answering "${esc(labels[top])}" would match ${(100 * majority).toFixed(1)} %. ${trained}${evidence}</div><table>${head}${rows}</table>`;
 }

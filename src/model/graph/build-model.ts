@@ -8,7 +8,7 @@ import { buildEcgFmGraph, IO } from './ecgfm-graph.js';
 import { readSafetensors } from './safetensors.js';
 import type { TensorMap } from './tensor.js';
 import { DEFAULT_LABELS } from '../default-labels.js';
-import { readTorchCheckpointWithCfg, type TorchCheckpoint } from './torch-checkpoint.js';
+import { readTorchCheckpoint, type TorchCheckpoint } from './torch-checkpoint.js';
 import { WeightError } from './weight-error.js';
 import { canonicalEncoderWeights, headWeights, seededWeights } from './weights.js';
 
@@ -36,7 +36,7 @@ export interface BuildOptions {
 /** Reads a checkpoint by its extension: its tensors, and its cfg where it has one (.pt). */
 export async function readWeights(file: string): Promise<TorchCheckpoint> {
   if (/\.safetensors$/i.test(file)) return { tensors: await readSafetensors(file), cfg: null };
-  if (/\.(pt|pth|ckpt)$/i.test(file)) return readTorchCheckpointWithCfg(file);
+  if (/\.(pt|pth|ckpt)$/i.test(file)) return readTorchCheckpoint(file);
   throw new WeightError(file, ['unknown weights format (expected .pt or .safetensors)']);
 }
 

@@ -452,15 +452,10 @@ export interface TorchCheckpoint {
 }
 
 /**
- * The float tensors of a checkpoint's state dict: `model` of a fairseq checkpoint, `state_dict`,
- * or the top-level dict itself.
+ * The float tensors of a checkpoint's state dict (`model` of a fairseq checkpoint, `state_dict`,
+ * or the top-level dict itself) and the checkpoint's `cfg`.
  */
-export async function readTorchCheckpoint(file: string): Promise<TensorMap> {
-  return (await readTorchCheckpointWithCfg(file)).tensors;
-}
-
-/** The state dict's float tensors (as readTorchCheckpoint) and the checkpoint's `cfg`. */
-export async function readTorchCheckpointWithCfg(file: string): Promise<TorchCheckpoint> {
+export async function readTorchCheckpoint(file: string): Promise<TorchCheckpoint> {
   let buf: Buffer;
   try {
     buf = await readFile(file);

@@ -119,10 +119,9 @@ export async function quantizeModel(
     const records: Record<string, Agreement> = {};
     for (const r of o.heldOut) {
       const w = spread(await usableWindows(r, spec), o.agreementWindows ?? 400, 0);
-      records[r.split('/').pop()!] = await compareOn(w);
-      log(
-        `int8 vs fp32 on ${r.split('/').pop()} (not calibrated on): ${describe(records[r.split('/').pop()!])}`,
-      );
+      const name = r.split('/').pop()!;
+      records[name] = await compareOn(w);
+      log(`int8 vs fp32 on ${name} (not calibrated on): ${describe(records[name])}`);
     }
     heldOut = { ...pooled(Object.values(records)), records };
     log(`int8 vs fp32 on every record not calibrated on: ${describe(heldOut)}`);

@@ -1,6 +1,8 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { ModelError } from '../package/errors.js';
 import type { ModelManifest } from '../package/manifest.js';
+import type { ModelPackage } from '../package/model-package.js';
+import { type OpenedSession, openSession, type SessionOptions } from './session.js';
 
 /** What a manifest promises about its graph: the one input and its shape, the outputs it names. */
 export interface GraphContract {
@@ -68,4 +70,13 @@ export function contractProblems(session: InferenceSession, c: GraphContract): s
   if (c.classes !== null && last !== undefined && fixedDim(last) !== null && last !== c.classes)
     problems.push(`output "${c.outputs[0]}" gives ${last} values, the manifest has ${c.classes} labels`);
   return problems;
+}
+
+/** Opens a package's graph and refuses it in one line (closed again) where it contradicts its manifest. */
+export async function openCheckedSession(pkg: ModelPackage, options: SessionOptions): Promise<OpenedSession> {
+  const opened = await openSession(pkg.onnx, options);
+  const problems = contractProblems(opened.session, contractOf(pkg.manifest));
+  if (problems.length === 0) return opened;
+  await opened.session.release();
+  throw mismatchError(pkg.dir, problems);
 }

@@ -18,13 +18,14 @@ export interface InferenceResult {
   roundTripNs: number;
 }
 
-/** What the engine needs of a model: its bytes, its fixed input and the two outputs it reads. */
+/**
+ * What the engine needs of a model: its bytes, the two outputs it reads, and its contract (the
+ * fixed input it is fed, and what the graph must hold).
+ */
 export interface RunnableModel {
   /** For messages: the package's folder. */
   source: string;
   onnx: Uint8Array;
-  inputName: string;
-  inputShape: number[];
   probabilities: string;
   /** The gate weights' output, or null when the model has none (an imported one). */
   gate: string | null;
@@ -34,8 +35,6 @@ export interface RunnableModel {
 export const runnableOf = (pkg: ModelPackage): RunnableModel => ({
   source: pkg.dir,
   onnx: pkg.onnx,
-  inputName: pkg.manifest.input.tensor,
-  inputShape: pkg.manifest.input.shape,
   probabilities: pkg.manifest.outputs.probabilities,
   gate: pkg.manifest.outputs.gate ?? null,
   contract: contractOf(pkg.manifest),
@@ -97,14 +96,12 @@ export class InferenceEngine {
 
   /** Starts the worker, opens the session with the first provider that works, warms up. */
   static async start(model: RunnableModel, options: EngineOptions): Promise<InferenceEngine> {
-    const shared = new SharedArrayBuffer(4 * model.inputShape.reduce((a, b) => a * b, 1));
+    const shared = new SharedArrayBuffer(4 * model.contract.inputShape.reduce((a, b) => a * b, 1));
     const init: WorkerInit = {
       onnx: model.onnx,
       providers: options.providers,
       threads: options.threads,
       spinning: options.spinning ?? false,
-      inputName: model.inputName,
-      inputShape: model.inputShape,
       outputs: model.gate === null ? [model.probabilities] : [model.probabilities, model.gate],
       contract: model.contract,
       input: shared,

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   }
   const shared = new Float32Array(init.input);
   const data = new Float32Array(shared.length);
-  const feeds = { [init.inputName]: new ort.Tensor('float32', data, init.inputShape) };
+  const feeds = { [init.contract.input]: new ort.Tensor('float32', data, init.contract.inputShape) };
   const t0 = performance.now();
   for (let i = 0; i < init.warmupRuns; i++) await session.run(feeds, init.outputs);
   post({ type: 'ready', provider, skipped, warmupMs: performance.now() - t0 });

@@ -7,10 +7,8 @@ export interface WorkerInit {
   providers: string[];
   threads: number;
   spinning: boolean;
-  inputName: string;
-  inputShape: number[];
   outputs: string[];
-  /** Checked against the graph once it is open, before the first run. */
+  /** The input it is fed; checked against the graph once it is open, before the first run. */
   contract: GraphContract;
   /** The window is written here by the main thread before each `run` message. */
   input: SharedArrayBuffer;
