@@ -160,6 +160,39 @@ t.test('HRV uses NN intervals only: an ectopic beat and its compensatory pause a
   t.equal(out.pnn50, 0, 'no NN difference over 50 ms');
 });
 
+/** heartRateIn over beats that make the given RR intervals (s), at 1000 samples per second. */
+function statsOfIntervals(rr: readonly number[]) {
+  const beats = new BeatRing(64);
+  let at = 0;
+  beats.push(at);
+  for (const r of rr) beats.push((at += r * 1000));
+  const out = emptyHeartRate();
+  heartRateIn(beats, 0, at + 1, at + 1, 1000, out, new RrScratch(64));
+  return out;
+}
+
+t.test(
+  'NN rule: a missed beat is left out; a pause, a slow swing and an irregular rhythm stay',
+  async (t) => {
+    // A missed beat: about twice the rhythm (1.9 x as the rhythm slows) is not NN.
+    const missed = statsOfIntervals([1, 1, 1, 1, 1.9, 1, 1, 1]);
+    t.equal(missed.nnIntervals, 7, 'the 1.9 s interval is out');
+    t.ok(missed.rmssdMs < 1e-9, `RMSSD ${missed.rmssdMs} ms: only equal NN intervals remain`);
+    // A sinus pause short of 1.8 x is kept, as annotators keep it.
+    t.equal(statsOfIntervals([1, 1, 1, 1, 1.6, 1, 1, 1]).nnIntervals, 8, 'the 1.6 s pause is NN');
+    // Respiratory sinus arrhythmia: RR swinging 0.88-1.12 s over a dozen beats is all NN.
+    const swing = [
+      1, 1.06, 1.12, 1.12, 1.06, 1, 0.94, 0.88, 0.88, 0.94, 1, 1.06, 1.12, 1.12, 1.06, 1, 0.94, 0.88,
+    ];
+    t.equal(statsOfIntervals(swing).nnIntervals, swing.length, 'every interval of the swing is NN');
+    // A late ectopic beat, 12 % early, with its compensatory pause: the pair is out.
+    t.equal(statsOfIntervals([1, 1, 1, 1, 0.88, 1.14, 1, 1]).nnIntervals, 6, 'the short-long pair is out');
+    // Premature beats in a row: each is out, and so is the interval after the last one.
+    const run = statsOfIntervals([1, 1, 1, 1, 0.6, 0.6, 0.6, 1.2, 1, 1, 1]);
+    t.equal(run.nnIntervals, 7, 'three premature intervals and the one after them are out');
+  },
+);
+
 t.test('ring buffer keeps the newest samples and refuses ranges it no longer holds', async (t) => {
   const ring = new SampleRing(8);
   ring.push(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 0, 10);
