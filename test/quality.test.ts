@@ -139,15 +139,20 @@ t.test('heart rate, RMSSD and SDNN of known beats', async (t) => {
   t.ok(Math.abs(out.rrRatio - 1.2) < 1e-12);
 });
 
-t.test('HRV uses NN intervals only: an ectopic beat and its compensatory pause are left out', async (t) => {
-  // RR (s): 1, 1, 0.6 (premature), 1.4 (compensatory), 1, 1.02, 0.98
-  const rr = [1, 1, 0.6, 1.4, 1, 1.02, 0.98];
-  const beats = new BeatRing(16);
+/** heartRateIn over beats that make the given RR intervals (s), at 1000 samples per second. */
+function statsOfIntervals(rr: readonly number[]) {
+  const beats = new BeatRing(64);
   let at = 0;
   beats.push(at);
   for (const r of rr) beats.push((at += r * 1000));
   const out = emptyHeartRate();
-  heartRateIn(beats, 0, at + 1, at + 1, 1000, out, new RrScratch());
+  heartRateIn(beats, 0, at + 1, at + 1, 1000, out, new RrScratch(64));
+  return out;
+}
+
+t.test('HRV uses NN intervals only: an ectopic beat and its compensatory pause are left out', async (t) => {
+  // RR (s): 1, 1, 0.6 (premature), 1.4 (compensatory), 1, 1.02, 0.98
+  const out = statsOfIntervals([1, 1, 0.6, 1.4, 1, 1.02, 0.98]);
   t.equal(out.rrIntervals, 7);
   t.equal(out.nnIntervals, 5, 'the 0.6 s and 1.4 s intervals are not NN');
   t.ok(Math.abs(out.meanBpm - 60 / (7 / 7)) < 1e-9, 'heart rate counts every interval');
@@ -159,17 +164,6 @@ t.test('HRV uses NN intervals only: an ectopic beat and its compensatory pause a
   t.ok(Math.abs(out.sdnnMs - 1000 * sd) < 1e-6, `SDNN ${out.sdnnMs}`);
   t.equal(out.pnn50, 0, 'no NN difference over 50 ms');
 });
-
-/** heartRateIn over beats that make the given RR intervals (s), at 1000 samples per second. */
-function statsOfIntervals(rr: readonly number[]) {
-  const beats = new BeatRing(64);
-  let at = 0;
-  beats.push(at);
-  for (const r of rr) beats.push((at += r * 1000));
-  const out = emptyHeartRate();
-  heartRateIn(beats, 0, at + 1, at + 1, 1000, out, new RrScratch(64));
-  return out;
-}
 
 t.test(
   'NN rule: a missed beat is left out; a pause, a slow swing and an irregular rhythm stay',
