@@ -70,9 +70,9 @@ export function emptyHeartRate(): HeartRateStats {
  * of 5-minute windows within 10 %, this rule 52 % (chosen on the tuning half of the records;
  * docs/benchmarks.md).
  */
-export const NN_PREMATURE = 0.2;
-export const NN_MISSED = 1.8;
-export const NN_SHORT_LONG = 0.1;
+const NN_PREMATURE = 0.2;
+const NN_MISSED = 1.8;
+const NN_SHORT_LONG = 0.1;
 const NN_HISTORY = 5;
 
 /** Reusable buffers for heartRateIn (sized once; a window holds at most `capacity` intervals). */
@@ -139,7 +139,7 @@ function historyMedian(history: Float64Array, count: number, sorted: Float64Arra
 
 /**
  * Heart rate and HRV of the beats in [start, end); `horizon` (<= end) is how far beats are final.
- * Heart rate uses every RR interval; RMSSD, SDNN and pNN50 use NN intervals only (NN_PREMATURE).
+ * Heart rate uses every RR interval; RMSSD, SDNN and pNN50 use NN intervals only (see NN_PREMATURE).
  * Writes into `out` (no allocation).
  */
 export function heartRateIn(
