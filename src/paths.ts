@@ -9,6 +9,9 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 /** The bundled real recording the demo plays (drive06, 496 Hz, with its stress labels). */
 export const DEMO_RECORD = join(PROJECT_ROOT, 'data', 'demo', 'drive06-excerpt');
 
+/** The shipped demo model (scripts/build-demo-model.sh builds it); the config's default `model.dir`. */
+export const DEMO_MODEL_DIR = join(PROJECT_ROOT, 'models', 'driver-stress-drivedb');
+
 /** Shared PhysioNet recordings: $ECG_DATA_DIR, else ../shared/data/ecg beside the checkout. */
 export function sharedDataDir(): string {
   const dir = process.env.ECG_DATA_DIR ?? join(PROJECT_ROOT, '..', 'shared', 'data', 'ecg');

@@ -6,20 +6,10 @@ import { buildModel } from '../model/graph/build-model.js';
 import { type Agreement, type HeldOutAgreement, quantizeModel } from '../model/quantize/quantize-model.js';
 import { DEFAULT_TRAIN } from '../model/train/train-head.js';
 import { trainModel } from '../model/train/train-model.js';
-import { sharedDataDir } from '../paths.js';
+import { builtArch } from '../model/package/manifest.js';
+import { loadModelPackage } from '../model/package/model-package.js';
+import { DEMO_MODEL_DIR, sharedDataDir } from '../paths.js';
 import { runModelBench } from './model.js';
-
-/** The shipped demo model's architecture (scripts/build-demo-model.sh). */
-const DEMO_ARCH: EcgFmArch = {
-  ...ECGFM_FULL,
-  layers: 6,
-  dim: 192,
-  heads: 4,
-  ffn: 768,
-  convDim: 128,
-  headHidden: 64,
-  classes: 3,
-};
 
 /** Calibrated on drive06; compared with fp32 on these, none of them calibrated on. */
 const HELD_OUT = [
@@ -66,8 +56,8 @@ export async function runQuantizeBench(o: QuantizeBenchOptions = {}): Promise<Qu
     let fp32 = o.model;
     if (!fp32) {
       const seeded = join(dir, 'seeded');
-      const arch = o.size === 'full' ? { ...ECGFM_FULL, classes: 3 } : DEMO_ARCH;
       const labels = ['low', 'medium', 'high'];
+      const arch = o.size === 'full' ? { ...ECGFM_FULL, classes: labels.length } : await demoArch();
       await buildModel({
         arch,
         seed: 1,
@@ -120,4 +110,10 @@ export async function runQuantizeBench(o: QuantizeBenchOptions = {}): Promise<Qu
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The shipped demo model's architecture, read from its manifest. */
+async function demoArch(): Promise<EcgFmArch> {
+  const { kind: _, ...arch } = builtArch((await loadModelPackage(DEMO_MODEL_DIR)).manifest, 'bench quantize');
+  return arch;
 }

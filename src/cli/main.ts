@@ -12,8 +12,7 @@ import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
 import { VERSION } from '../version.js';
 import { redactUrl } from '../redact.js';
-
-const DEMO_MODEL_DIR = 'models/driver-stress-drivedb';
+import { DEMO_MODEL_DIR } from '../paths.js';
 
 function channelArg(v: string): number | string {
   return /^\d+$/.test(v) ? Number(v) : v;
@@ -161,10 +160,9 @@ export function buildProgram(): Command {
       const { runReplayBench } = await import('../bench/replay.js');
       const { runE2eBench } = await import('../bench/e2e.js');
       const { writeResults } = await import('../bench/report.js');
-      const { modelDirOf } = await import('../model/runtime/load-model.js');
       const dsp = await runDspBench({ log });
       log?.('');
-      const model = await runModelBench({ model: modelDirOf(DEMO_MODEL_DIR), log });
+      const model = await runModelBench({ model: DEMO_MODEL_DIR, log });
       log?.('');
       const replay = await runReplayBench({ log });
       log?.('');
