@@ -9,6 +9,7 @@ import { trainModel } from '../model/train/train-model.js';
 import { builtArch } from '../model/package/manifest.js';
 import { loadModelPackage } from '../model/package/model-package.js';
 import { DEMO_MODEL_DIR, sharedDataDir } from '../paths.js';
+import { describeInt8Kernels, type Int8Kernels, probeInt8Kernels } from '../model/runtime/int8-kernels.js';
 import { runModelBench } from './model.js';
 
 /** Calibrated on drive06; compared with fp32 on these, none of them calibrated on. */
@@ -40,6 +41,8 @@ export interface QuantizeBenchResult {
   fp32P50Ms: number;
   /** int8 / fp32 median session.run, same run, spinning threads. */
   speedRatio: number;
+  /** The host's INT8 kernels (CPU features, and whether u8s8 pair sums saturate), measured. */
+  kernels: Int8Kernels;
 }
 
 /**
@@ -50,6 +53,8 @@ export interface QuantizeBenchResult {
 export async function runQuantizeBench(o: QuantizeBenchOptions = {}): Promise<QuantizeBenchResult> {
   const log = o.log ?? (() => {});
   const data = sharedDataDir();
+  const kernels = await probeInt8Kernels();
+  log(`INT8 kernels on this host: ${describeInt8Kernels(kernels)}`);
   const drive06 = join(data, 'drivedb', 'drive06');
   const dir = await mkdtemp(join(tmpdir(), 'ecg-bench-quantize-'));
   try {
@@ -98,13 +103,14 @@ export async function runQuantizeBench(o: QuantizeBenchOptions = {}): Promise<Qu
       int8P50Ms: speed.p50Ms,
       fp32P50Ms: speed.compare[0].p50Ms,
       speedRatio: speed.compare[0].medianRatio,
+      kernels,
     };
     const h = result.heldOut;
     log(
       `INT8 on ${HELD_OUT.length} recordings not calibrated on: top-1 agreement ${(100 * h.top1).toFixed(2)} % of ${h.windows} windows (${(100 * h.decisiveTop1).toFixed(2)} % of the ${h.windows - h.nearTies} not near-ties), largest probability difference ${h.maxAbsProbabilityDiff.toFixed(4)}`,
     );
     log(
-      `INT8 / fp32 median session.run: ${result.int8P50Ms.toFixed(1)} / ${result.fp32P50Ms.toFixed(1)} ms (${result.speedRatio.toFixed(2)} x)`,
+      `INT8 / fp32 median session.run: ${result.int8P50Ms.toFixed(1)} / ${result.fp32P50Ms.toFixed(1)} ms (${result.speedRatio.toFixed(2)} x) on ${describeInt8Kernels(kernels)}`,
     );
     return result;
   } finally {

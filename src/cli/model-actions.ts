@@ -214,6 +214,7 @@ export async function quantizeCommand(o: {
   heldOut?: string[];
   activationPercentile?: number;
   keepFp32?: string;
+  rounding: 'gptq' | 'nearest';
   threads: number;
   json?: boolean;
 }): Promise<void> {
@@ -229,6 +230,7 @@ export async function quantizeCommand(o: {
     heldOut: o.heldOut,
     activationPercentile: o.activationPercentile,
     keepFp32: o.keepFp32 === undefined ? undefined : o.keepFp32 === '' ? null : new RegExp(o.keepFp32),
+    rounding: o.rounding,
     threads: o.threads,
     log: say,
   });

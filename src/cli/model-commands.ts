@@ -85,7 +85,12 @@ export function addModelCommands(program: Command, bench: Command): void {
     )
     .option(
       '--keep-fp32 <regex>',
-      'weights (by name) whose MatMul or Conv stays fp32 (default: "^post_extract_proj\\.", the most sensitive; "" for none)',
+      'weights (by name) whose MatMul or Conv stays fp32 (default: "^(post_extract_proj|conv_pos)\\.", the most sensitive; "" for none)',
+    )
+    .addOption(
+      new Option('--rounding <how>', 'MatMul weight rounding: GPTQ (error-compensated) or to nearest')
+        .choices(['gptq', 'nearest'])
+        .default('gptq'),
     )
     .option('--threads <n>', 'onnxruntime threads', intArg('--threads'), 0)
     .option('--json', 'print the agreement as JSON')

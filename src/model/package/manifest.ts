@@ -31,6 +31,19 @@ export interface ModelManifest {
     | { source: 'onnx'; file: string; sha256: string };
   training: Record<string, unknown> | null;
   metrics: Record<string, unknown> | null;
+  /**
+   * Fixed input windows (`file`: float32 .npy, [n, ...input.shape[1:]]) and what the fp32 model
+   * gave for them: the package promises the same within `tolerance` on any machine (reference.ts).
+   */
+  reference?: {
+    file: string;
+    sha256: string;
+    from: 'fp32';
+    /** Where the windows were cut from. */
+    records: string[];
+    tolerance: number;
+    probabilities: number[][];
+  };
   provenance: { builtBy: string; builtAt: string; notes?: string };
 }
 
@@ -196,6 +209,23 @@ export const manifestSchema = {
     },
     training: { type: ['object', 'null'] },
     metrics: { type: ['object', 'null'] },
+    reference: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['file', 'sha256', 'from', 'records', 'tolerance', 'probabilities'],
+      properties: {
+        file: { type: 'string', pattern: '^[A-Za-z0-9._-]+$' },
+        sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        from: { const: 'fp32' },
+        records: { type: 'array', items: { type: 'string' } },
+        tolerance: { type: 'number', exclusiveMinimum: 0 },
+        probabilities: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'array', minItems: 1, items: { type: 'number' } },
+        },
+      },
+    },
     provenance: {
       type: 'object',
       additionalProperties: false,

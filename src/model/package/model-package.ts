@@ -45,17 +45,19 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
   return { dir, manifest: m, onnx };
 }
 
-/** Writes model.onnx and manifest.json (the manifest's sha256 set from the bytes). */
+/** Writes model.onnx, manifest.json (the manifest's sha256 set from the bytes) and any other files it names. */
 export async function writeModelPackage(
   dir: string,
   onnx: Uint8Array,
   manifest: Omit<ModelManifest, 'sha256'>,
+  files: Record<string, Uint8Array> = {},
 ): Promise<ModelManifest> {
   const full: ModelManifest = { ...manifest, sha256: sha256Hex(onnx) };
   const problems = manifestProblems(full);
   if (problems.length > 0) throw new ModelError(`manifest for ${dir}: ${problems.join('; ')}`);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'model.onnx'), onnx);
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(full, null, 2)}\n`);
   return full;
 }

@@ -1,5 +1,6 @@
 import onnxProto from 'onnx-proto';
 import { initializer } from '../graph/onnx-edit.js';
+import { quantizeChannel } from './pair-safe.js';
 
 const { onnx } = onnxProto;
 type Model = onnxProto.onnx.ModelProto;
@@ -61,7 +62,12 @@ export const scaleFor = (maxAbs: number): number => (maxAbs > 0 ? maxAbs / 127 :
  * a DequantizeLinear, and Q/DQ on its output, so onnxruntime fuses DQ → MatMul → Q into
  * QLinearMatMul (without the output pair the int8 weights are dequantized on every run).
  */
-export function insertQdq(model: Model, ranges: Map<string, number>, keepFp32: RegExp | null = null): Model {
+export function insertQdq(
+  model: Model,
+  ranges: Map<string, number>,
+  keepFp32: RegExp | null = null,
+  rounded: Map<string, QuantizedWeight> = new Map(),
+): Model {
   const out = onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
   const graph = out.graph!;
   const targets = new Map(quantTargets(out, keepFp32).map((t) => [t.node.name ?? t.output, t]));
@@ -109,7 +115,8 @@ export function insertQdq(model: Model, ranges: Map<string, number>, keepFp32: R
     }
     const a = `${t.activation}.dq.${t.output}`;
     qdq(t.activation, a);
-    const w = quantizeWeight(out, t.weight, t.channelAxis);
+    const w =
+      rounded.get(t.weight) ?? quantizeWeight(out, t.weight, t.node.opType === 'Conv' ? 'Conv' : 'MatMul');
     const wi = inits.findIndex((i) => i.name === t.weight);
     inits.splice(wi, 1);
     addInit({ name: `${t.weight}.int8`, dims: w.shape, dataType: INT8, rawData: w.q });
@@ -158,32 +165,40 @@ export function insertQdq(model: Model, ranges: Map<string, number>, keepFp32: R
   return out;
 }
 
-/** Symmetric int8 of a weight with one scale per channel along `axis`. */
-export function quantizeWeight(
-  model: Model,
-  name: string,
-  axis: number,
-): { shape: number[]; q: Uint8Array; scales: Float32Array } {
+/** An int8 weight (its bytes), its per-channel scales, and the pairs the pair limit clamped. */
+export interface QuantizedWeight {
+  shape: number[];
+  q: Uint8Array;
+  scales: Float32Array;
+  clampedPairs: number;
+}
+
+/**
+ * Symmetric int8 of a weight, one scale per output channel, pair-safe (pair-safe.ts). Each
+ * channel is read in the order its GEMM consumes it: a MatMul weight [K, N] down its column, a
+ * Conv weight [O, I, k] tap by tap with the input channels inside (onnxruntime's packing).
+ */
+export function quantizeWeight(model: Model, name: string, op: 'MatMul' | 'Conv'): QuantizedWeight {
   const w = initializer(model, name);
-  const channels = w.shape[axis];
-  const outer = w.shape.slice(0, axis).reduce((x, y) => x * y, 1);
-  const inner = w.shape.slice(axis + 1).reduce((x, y) => x * y, 1);
-  const at = (o: number, c: number, i: number) => (o * channels + c) * inner + i;
-  const scales = new Float32Array(channels);
-  for (let c = 0; c < channels; c++) {
-    let m = 0;
-    for (let o = 0; o < outer; o++)
-      for (let i = 0; i < inner; i++) m = Math.max(m, Math.abs(w.data[at(o, c, i)]));
-    scales[c] = scaleFor(m);
-  }
+  const [rows, cols, taps] =
+    op === 'MatMul' ? [w.shape[0], w.shape[1], 1] : [w.shape[1], w.shape[0], w.shape[2]];
+  // Element `pos` (GEMM order) of channel c, as an index into the weight's data.
+  const at =
+    op === 'MatMul'
+      ? (c: number, pos: number) => pos * cols + c
+      : (c: number, pos: number) => (c * rows + (pos % rows)) * taps + Math.floor(pos / rows);
+  const length = rows * taps;
+  const scales = new Float32Array(cols);
   const q = new Int8Array(w.data.length);
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      for (let i = 0; i < inner; i++) {
-        const k = at(o, c, i);
-        q[k] = Math.max(-127, Math.min(127, Math.round(w.data[k] / scales[c])));
-      }
-    }
+  const channel = new Float32Array(length);
+  const qc = new Int8Array(length);
+  let clampedPairs = 0;
+  for (let c = 0; c < cols; c++) {
+    for (let pos = 0; pos < length; pos++) channel[pos] = w.data[at(c, pos)];
+    const r = quantizeChannel(channel, qc);
+    scales[c] = r.scale;
+    clampedPairs += r.clampedPairs;
+    for (let pos = 0; pos < length; pos++) q[at(c, pos)] = qc[pos];
   }
-  return { shape: w.shape, q: new Uint8Array(q.buffer), scales };
+  return { shape: w.shape, q: new Uint8Array(q.buffer), scales, clampedPairs };
 }

@@ -1,10 +1,20 @@
 import ort from 'onnxruntime-node';
-import { decodeModel, encodeModel } from '../graph/onnx-edit.js';
+import { decodeModel, encodeModel, initializer } from '../graph/onnx-edit.js';
 import type { ModelManifest } from '../package/manifest.js';
 import { loadModelPackage, ModelError, windowSpecOf, writeModelPackage } from '../package/model-package.js';
 import { openSession } from '../runtime/session.js';
 import { usableWindows } from '../train/labelled-windows.js';
-import { calibrationTensors, insertQdq, quantTargets, withExtraOutputs } from './qdq.js';
+import { REFERENCE_FILE, referenceOf } from '../package/reference.js';
+import { gptqQuantize } from './gptq.js';
+import { GramAccumulator } from './gram.js';
+import {
+  calibrationTensors,
+  insertQdq,
+  type QuantizedWeight,
+  quantizeWeight,
+  quantTargets,
+  withExtraOutputs,
+} from './qdq.js';
 
 export interface QuantizeOptions {
   modelDir: string;
@@ -21,11 +31,14 @@ export interface QuantizeOptions {
   activationPercentile?: number;
   /**
    * Weights (by name) whose MatMul or Conv stays fp32: the layers most sensitive to int8. By
-   * default the projection of the conv features into the transformer (post_extract_proj): alone it
-   * cost most of the disagreement (chosen on drive05 and mitdb 100 with the demo model, checked on
-   * mitdb 119, 201, 210, 232 and nstdb 118e12/e24: docs/benchmarks.md).
+   * default the projection of the conv features into the transformer (post_extract_proj) and the
+   * positional conv (conv_pos): each alone cost most of what disagreement was left (chosen on
+   * drive06's other windows and mitdb 100, 105, 123, 221; checked on bench quantize's seven
+   * recordings: docs/benchmarks.md). Together they are about 5 % of a full-size model's MACs.
    */
   keepFp32?: RegExp | null;
+  /** Weight rounding: to nearest, or GPTQ (the default: each MatMul's rounding error compensated). */
+  rounding?: 'nearest' | 'gptq';
   threads?: number;
   log?: (line: string) => void;
 }
@@ -49,7 +62,9 @@ export interface HeldOutAgreement extends Agreement {
 }
 
 const NEAR_TIE = 0.02;
-export const DEFAULT_KEEP_FP32 = /^post_extract_proj\./;
+/** Windows a package carries for checking itself on the machine that runs it. */
+const REFERENCE_WINDOWS = 8;
+export const DEFAULT_KEEP_FP32 = /^(post_extract_proj|conv_pos)\./;
 
 /** Picks `n` items spread evenly, starting at `phase` (0..1) of a stride: disjoint sets for two phases. */
 function spread<T>(items: T[], n: number, phase: number): T[] {
@@ -82,6 +97,12 @@ export async function quantizeModel(
   const names = calibrationTensors(targets);
   const threads = o.threads ?? 0;
   const seen = new Map<string, number[]>(names.map((n) => [n, []]));
+  // GPTQ needs each MatMul input's Gram matrix over the calibration windows.
+  const gptq = (o.rounding ?? 'gptq') === 'gptq';
+  const matmulInputs = new Map(
+    targets.filter((t) => t.node.opType === 'MatMul').map((t) => [t.activation, weightRows(model, t.weight)]),
+  );
+  const grams = new GramAccumulator(threads);
   const calibSession = await openSession(encodeModel(withExtraOutputs(model, names)), {
     providers: ['cpu'],
     threads,
@@ -95,6 +116,8 @@ export async function quantizeModel(
       seen
         .get(n)!
         .push(o.activationPercentile === undefined ? maxAbs(d) : percentileAbs(d, o.activationPercentile));
+      const k = matmulInputs.get(n);
+      if (gptq && k !== undefined) await grams.add(n, d, k);
     }
   }
   await calibSession.session.release();
@@ -104,7 +127,19 @@ export async function quantizeModel(
       o.activationPercentile === undefined ? Math.max(...v) : v.reduce((a, b) => a + b, 0) / v.length,
     ]),
   );
-  const quantized = encodeModel(insertQdq(model, ranges, keepFp32));
+  // Without GPTQ, insertQdq rounds each weight to nearest (pair-safe) itself.
+  const rounded = new Map<string, QuantizedWeight>();
+  for (const t of gptq ? targets : []) {
+    const gram = grams.get(t.activation);
+    if (t.node.opType !== 'MatMul' || !gram) continue;
+    const nearest = quantizeWeight(model, t.weight, 'MatMul');
+    const w = initializer(model, t.weight);
+    const q = gptqQuantize(w.data, w.shape[0], w.shape[1], gram, nearest.scales);
+    rounded.set(t.weight, { ...nearest, q: new Uint8Array(q.buffer) });
+  }
+  if (gptq) log(`GPTQ rounding of ${rounded.size} MatMul weights`);
+  await grams.release();
+  const quantized = encodeModel(insertQdq(model, ranges, keepFp32, rounded));
   const count = (op: string) => targets.filter((t) => t.node.opType === op).length;
   log(
     `quantized ${count('MatMul')} MatMuls and ${count('Conv')} Convs (int8 weights per output channel, int8 activations per tensor)`,
@@ -126,23 +161,37 @@ export async function quantizeModel(
     heldOut = { ...pooled(Object.values(records)), records };
     log(`int8 vs fp32 on every record not calibrated on: ${describe(heldOut)}`);
   }
-  const manifest = await writeModelPackage(o.out, quantized, {
-    ...m,
-    precision: 'int8',
-    metrics: {
-      ...(m.metrics ?? {}),
-      quantization: {
-        scheme: `QDQ, symmetric int8 (zero point 0), per-channel weights, per-tensor activations (${o.activationPercentile === undefined ? 'max-abs' : `mean over windows of the ${o.activationPercentile}th percentile of |x|`})${keepFp32 ? `; kept fp32: ${keepFp32.source}` : ''}`,
-        calibrationRecords: o.calibration.map((r) => r.split('/').pop()),
-        calibrationWindows: calib.length,
-        agreementWindows: agreement.windows,
-        top1Agreement: agreement.top1,
-        maxAbsProbabilityDiff: agreement.maxAbsProbabilityDiff,
-        ...(heldOut && { heldOut }),
+  // The package's own acceptance test on any machine: fixed windows and fp32's answers (reference.ts).
+  const referenceInputs = spread(check, REFERENCE_WINDOWS, 0.25);
+  const reference = referenceOf(
+    referenceInputs,
+    m.input.shape,
+    await answers(pkg.onnx, referenceInputs, feed, m.outputs.probabilities, threads),
+    o.calibration.map((r) => r.split('/').pop()!),
+  );
+  const manifest = await writeModelPackage(
+    o.out,
+    quantized,
+    {
+      ...m,
+      precision: 'int8',
+      reference: reference.section,
+      metrics: {
+        ...(m.metrics ?? {}),
+        quantization: {
+          scheme: `QDQ, symmetric int8 (zero point 0), per-channel weights (pair-safe, ${gptq ? 'GPTQ' : 'nearest'} rounding), per-tensor activations (${o.activationPercentile === undefined ? 'max-abs' : `mean over windows of the ${o.activationPercentile}th percentile of |x|`})${keepFp32 ? `; kept fp32: ${keepFp32.source}` : ''}`,
+          calibrationRecords: o.calibration.map((r) => r.split('/').pop()),
+          calibrationWindows: calib.length,
+          agreementWindows: agreement.windows,
+          top1Agreement: agreement.top1,
+          maxAbsProbabilityDiff: agreement.maxAbsProbabilityDiff,
+          ...(heldOut && { heldOut }),
+        },
       },
+      provenance: { ...m.provenance, builtAt: new Date().toISOString() },
     },
-    provenance: { ...m.provenance, builtAt: new Date().toISOString() },
-  });
+    { [REFERENCE_FILE]: reference.npy },
+  );
   return { manifest, agreement, heldOut };
 }
 
@@ -165,6 +214,11 @@ export function pooled(parts: Agreement[]): Agreement {
 const describe = (a: Agreement) =>
   `top-1 agreement ${(100 * a.top1).toFixed(2)} % over ${a.windows} windows (${(100 * a.decisiveTop1).toFixed(2)} % over the ${a.windows - a.nearTies} whose fp32 top two differ by more than ${NEAR_TIE}), largest probability difference ${a.maxAbsProbabilityDiff.toFixed(4)}`;
 
+/** A weight's first dimension (a MatMul weight's K), read from the initializer's dims. */
+function weightRows(model: ReturnType<typeof decodeModel>, name: string): number {
+  return Number(model.graph!.initializer!.find((i) => i.name === name)!.dims![0]);
+}
+
 function maxAbs(d: Float32Array): number {
   let max = 0;
   for (let i = 0; i < d.length; i++) max = Math.max(max, Math.abs(d[i]));
@@ -174,6 +228,21 @@ function maxAbs(d: Float32Array): number {
 function percentileAbs(d: Float32Array, p: number): number {
   const a = Float32Array.from(d, Math.abs).sort();
   return a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))];
+}
+
+/** What a graph gives for each window (its probabilities output). */
+async function answers(
+  onnx: Uint8Array,
+  windows: Float32Array[],
+  feed: (w: Float32Array) => Record<string, ort.Tensor>,
+  output: string,
+  threads: number,
+): Promise<Float32Array[]> {
+  const s = await openSession(onnx, { providers: ['cpu'], threads });
+  const out: Float32Array[] = [];
+  for (const w of windows) out.push((await s.session.run(feed(w), [output]))[output].data as Float32Array);
+  await s.session.release();
+  return out;
 }
 
 async function compare(

@@ -114,7 +114,8 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainResult> {
   setGateKind(model, gateKind, arch);
   replaceInitializers(model, headInitializers(head.toTensors()));
   setOutputDims(model, pkg.manifest.outputs.probabilities, [1, classes.length]);
-  const m = pkg.manifest;
+  // A new head answers differently: an fp32 reference of the old one would not hold.
+  const { reference: _, ...m } = pkg.manifest;
   const manifest = await writeModelPackage(o.out, encodeModel(model), {
     ...m,
     architecture: { ...m.architecture, classes: classes.length },
