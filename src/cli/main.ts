@@ -191,9 +191,13 @@ export function buildProgram(): Command {
     .command('doctor')
     .description('check config, device, broker, model, disk and clock: one line each, exit 1 on any failure')
     .option('--config <file>', 'YAML config')
-    .action(async (o: { config?: string }) => {
+    .option(
+      '--unit <file>',
+      'the systemd unit whose sandbox to check (default: the installed ecg-emotiond.service)',
+    )
+    .action(async (o: { config?: string; unit?: string }) => {
       const { doctor } = await import('../daemon/doctor.js');
-      const checks = await doctor(o.config);
+      const checks = await doctor(o.config, { unitFile: o.unit });
       for (const c of checks)
         process.stdout.write(`${c.verdict.padEnd(4)} ${c.name.padEnd(17)} ${c.detail}\n`);
       process.exitCode = checks.some((c) => c.verdict === 'FAIL') ? ExitCode.Failed : ExitCode.Ok;

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { constants, existsSync, statSync } from 'node:fs';
 import { access, readFile, statfs } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { dirname, join } from 'node:path';
 import mqtt from 'mqtt';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -11,6 +13,9 @@ import { openCheckedSession } from '../model/runtime/contract.js';
 import { evidenceOf } from '../model/package/evidence.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
+import { deviceVerdict, ipVerdict, readUnitRules, UNIT_DIRS, type UnitRules } from './unit-rules.js';
+
+const UNIT_NAME = 'ecg-emotiond.service';
 
 export type Verdict = 'ok' | 'warn' | 'FAIL';
 export interface Check {
@@ -172,8 +177,61 @@ function clock(): Check {
   };
 }
 
+/**
+ * Whether the installed unit's sandbox lets the daemon reach its sensor and its broker: its
+ * DeviceAllow= classes and IPAddressAllow=/Deny=, drop-ins included (a blocked connect is only
+ * an EPERM at run time). No line when no unit is installed here.
+ */
+async function unitSandbox(c: Config, unitFile: string | undefined): Promise<Check[]> {
+  const file = unitFile ?? UNIT_DIRS.map((d) => join(d, UNIT_NAME)).find((f) => existsSync(f));
+  if (!file) return [];
+  let rules: UnitRules;
+  try {
+    rules = readUnitRules(file, [`${file}.d`, ...UNIT_DIRS.map((d) => join(d, `${UNIT_NAME}.d`))]);
+  } catch (err) {
+    return [{ verdict: 'FAIL', name: 'unit', detail: `${file}: ${(err as Error).message}` }];
+  }
+  const problems: string[] = [];
+  const admitted: string[] = [];
+  if (c.source.kind !== 'can' && existsSync(c.source.path)) {
+    const d = deviceVerdict(rules, c.source.path);
+    if (d.allowed) admitted.push(`${c.source.path}${d.rule ? ` (${d.rule})` : ''}`);
+    else
+      problems.push(
+        `blocks the sensor ${c.source.path} (device class ${d.group ?? 'unknown'}): add DeviceAllow=char-${d.group ?? '<class>'} rw in a drop-in (systemctl edit ${UNIT_NAME})`,
+      );
+  }
+  const url = new URL(c.mqtt.url);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host)
+    ? [host]
+    : await lookup(host, { all: true }).then(
+        (a) => a.map((x) => x.address),
+        () => [],
+      );
+  const blocked = addresses.filter((a) => !ipVerdict(rules, a).allowed);
+  if (addresses.length > 0 && blocked.length === addresses.length)
+    problems.push(
+      `blocks the broker ${host} (${blocked.join(', ')}: ${ipVerdict(rules, blocked[0]).rule}): add IPAddressAllow=${blocked.map((a) => (isIP(a) === 6 ? `${a}/128` : `${a}/32`)).join(' ')} in a drop-in (systemctl edit ${UNIT_NAME}; README "The broker's address")`,
+    );
+  else if (addresses.length > 0)
+    admitted.push(`the broker ${host} (${addresses.filter((a) => !blocked.includes(a)).join(', ')})`);
+  if (problems.length > 0)
+    return [{ verdict: 'FAIL', name: 'unit', detail: `${file} ${problems.join('; ')}` }];
+  return [
+    {
+      verdict: 'ok',
+      name: 'unit',
+      detail: `${file} admits ${admitted.join(' and ') || 'what is configured'}`,
+    },
+  ];
+}
+
 /** `ecg-emotiond doctor --config FILE`: one line per check; returns the checks. */
-export async function doctor(configFile: string | undefined): Promise<Check[]> {
+export async function doctor(
+  configFile: string | undefined,
+  o: { unitFile?: string } = {},
+): Promise<Check[]> {
   let config: Config;
   try {
     config = await loadConfig(configFile);
@@ -194,6 +252,7 @@ export async function doctor(configFile: string | undefined): Promise<Check[]> {
   if (config.model.providers.includes('tensorrt') && config.model.tensorrt.engineCacheDir) {
     checks.push(await disk('engine cache disk', config.model.tensorrt.engineCacheDir, 512 * 2 ** 20));
   }
+  checks.push(...(await unitSandbox(config, o.unitFile)));
   checks.push(notify());
   checks.push(clock());
   return checks;

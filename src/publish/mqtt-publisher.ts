@@ -246,5 +246,9 @@ export function describeMqttError(err: Error & { code?: string | number }): stri
   if (/ERR_TLS_CERT_ALTNAME_INVALID|altnames/i.test(m + (err.code ?? ''))) {
     return `the broker's certificate does not name this host: ${m}`;
   }
+  if (err.code === 'EPERM' && /connect/.test(m)) {
+    // A connect refused before it leaves the machine: the unit's IPAddressDeny= (BPF) or a firewall.
+    return `${m}: this host may not reach that address (the systemd unit's IPAddressAllow=? run ecg-emotiond doctor)`;
+  }
   return m;
 }
