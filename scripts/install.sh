@@ -66,15 +66,19 @@ install_system_files() {
   install -m 0644 "$release/hw/udev/99-ecg-sensor.rules" "$ROOT/etc/udev/rules.d/99-ecg-sensor.rules"
 }
 
-# Points a symlink at a release folder (as seen from inside ROOT) in one rename(2).
+# Points a symlink at a release folder in one rename(2). The link is relative (/opt/ecg-emotiond ->
+# ecg-emotiond-releases/<name>), so it resolves the same inside an image and from outside it.
 point() {
+  local rel
+  rel="$(basename "$2")"
+  [ "$(dirname "$1")" = "$RELEASES" ] || rel="$(basename "$RELEASES")/$rel"
   rm -f "$1.swap"
-  ln -s "${2#"$ROOT"}" "$1.swap"
+  ln -s "$rel" "$1.swap"
   mv -T "$1.swap" "$1"
 }
 
-# Where a symlink points, as a path outside ROOT (empty if it is not a symlink).
-target_of() { [ -L "$1" ] && echo "$ROOT$(readlink "$1")" || true; }
+# The release folder a symlink points at (empty if it is not a symlink).
+target_of() { [ -L "$1" ] && readlink -f "$1" || true; }
 
 # systemctl restart waits for READY=1 (Type=notify) or for the start to fail.
 restart_service() {

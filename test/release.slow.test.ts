@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import t from 'tap';
 import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { ptyPair } from '../src/bench/harness/pty-pair.js';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { type BuiltRelease, buildRelease } from './fixtures/release.js';
 
 /** Every file under `dir`, relative to it. */
 function filesUnder(dir: string, prefix = ''): string[] {
@@ -17,21 +18,26 @@ function filesUnder(dir: string, prefix = ''): string[] {
 }
 
 const arch = process.arch;
+const supported = arch === 'x64' || arch === 'arm64';
+
+/** One release build for every test here (it takes half a minute). */
+let built: Promise<{ dir: string; build: BuiltRelease }> | undefined;
+const release = () =>
+  (built ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-release-'));
+    return { dir, build: await buildRelease(dir, arch) };
+  })());
+t.teardown(async () => {
+  if (built) await rm((await built).dir, { recursive: true, force: true });
+});
 
 t.test(
   'npm run release builds a tarball for this machine; install.sh installs it into a scratch root; the installed doctor and demo run',
-  { skip: arch === 'x64' || arch === 'arm64' ? false : `no release target for ${arch}` },
+  { skip: supported ? false : `no release target for ${arch}` },
   async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'ecg-release-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
-    const build = spawnSync(
-      process.execPath,
-      [join(PROJECT_ROOT, 'scripts', 'release.mjs'), '--arch', arch, '--out', join(dir, 'out')],
-      { encoding: 'utf8' },
-    );
+    const { dir, build } = await release();
     t.equal(build.status, 0, build.stderr);
-    const { version } = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8'));
-    const tarball = join(dir, 'out', `ecg-emotiond-${version}-linux-${arch}.tar.gz`);
+    const { tarball, app } = build;
     t.ok(existsSync(tarball), 'the tarball is where the script says');
     t.comment(build.stdout.trim()); // its weight, for the README
 
@@ -56,8 +62,6 @@ t.test(
     );
 
     // What is in the release.
-    spawnSync('tar', ['-xzf', tarball, '-C', dir]);
-    const app = join(dir, `ecg-emotiond-${version}`);
     const files = filesUnder(app);
     t.ok(files.includes('LICENSE') && files.includes('install.sh') && files.includes('RELEASE.json'));
     t.same(
@@ -79,7 +83,12 @@ t.test(
     t.equal(install.status, 0, install.stderr);
     const installed = join(root, 'opt', 'ecg-emotiond');
     t.ok(existsSync(join(installed, 'bin', 'ecg-emotiond')));
-    t.notOk(existsSync(join(installed, 'install.sh')));
+    t.match(
+      await readlink(installed),
+      /^ecg-emotiond-releases\/[^/]+-[0-9a-f]{7}-\d{8}T\d+Z$/,
+      '/opt/ecg-emotiond points at a release folder of its own',
+    );
+    t.ok(existsSync(join(installed, 'install.sh')), 'install.sh stays, for --rollback');
     const unit = await readFile(join(root, 'etc', 'systemd', 'system', 'ecg-emotiond.service'), 'utf8');
     t.equal(unit, await readFile(join(PROJECT_ROOT, 'systemd', 'ecg-emotiond.service'), 'utf8'), 'the unit');
     t.equal(
@@ -142,5 +151,142 @@ t.test(
     t.match(demo.stdout, /MQTT +\d+ messages on .*, 0 not matching their schema/);
     t.match(demo.stdout, /events +new [1-9]/);
     t.ok(existsSync(join(dir, 'demo', 'report.html')), 'the report');
+  },
+);
+
+t.test(
+  'install.sh: a release for another machine is refused, a failing check or start leaves the old install as it was, --rollback brings the previous one back',
+  { skip: supported ? false : `no release target for ${arch}` },
+  async (t) => {
+    const { dir, build } = await release();
+    t.equal(build.status, 0, build.stderr);
+    const work = await mkdtemp(join(dir, 'install-'));
+    const root = join(work, 'root');
+    // A stand-in for systemctl, udevadm and journalctl (no systemd runs here): it logs its calls,
+    // and `restart` fails while /opt/ecg-emotiond points at a release marked "bad".
+    const tools = join(work, 'bin');
+    await mkdir(tools);
+    const calls = join(work, 'calls.log');
+    const standIn = `#!/bin/sh
+echo "$(basename "$0") $*" >> "${calls}"
+case "$*" in
+  *restart*|*is-active*) grep -q '"bad": true' "$(readlink -f "${root}/opt/ecg-emotiond")/RELEASE.json" && exit 1 ;;
+esac
+exit 0
+`;
+    for (const tool of ['systemctl', 'udevadm', 'journalctl']) {
+      await writeFile(join(tools, tool), standIn);
+      await chmod(join(tools, tool), 0o755);
+    }
+    const env = { ...process.env, PATH: `${tools}:${process.env.PATH}` };
+    const install = (from: string, ...args: string[]) =>
+      spawnSync('bash', [join(from, 'install.sh'), '--root', root, ...args], { encoding: 'utf8', env });
+    const current = async () => basename(await readlink(join(root, 'opt', 'ecg-emotiond')));
+    const previous = async () =>
+      basename(await readlink(join(root, 'opt', 'ecg-emotiond-releases', 'previous')));
+    const runs = () =>
+      spawnSync(join(root, 'opt', 'ecg-emotiond', 'bin', 'ecg-emotiond'), ['--version'], {
+        encoding: 'utf8',
+      });
+    /** A copy of the release with its RELEASE.json edited (another version, target or a "bad" mark). */
+    const variant = async (name: string, edit: (r: Record<string, unknown>) => void) => {
+      const to = join(work, name);
+      await cp(build.app, to, { recursive: true, verbatimSymlinks: true });
+      const info = JSON.parse(await readFile(join(to, 'RELEASE.json'), 'utf8')) as Record<string, unknown>;
+      edit(info);
+      await writeFile(join(to, 'RELEASE.json'), `${JSON.stringify(info, null, 2)}\n`);
+      return to;
+    };
+
+    const first = install(build.app);
+    t.equal(first.status, 0, first.stderr);
+    const v1 = await current();
+    t.notOk(
+      existsSync(join(root, 'opt', 'ecg-emotiond-releases', 'previous')),
+      'a first install has no previous',
+    );
+
+    // Another architecture: one line, exit 2, nothing touched.
+    const other = arch === 'x64' ? 'linux-arm64' : 'linux-x64';
+    const foreign = install(await variant('foreign', (r) => (r.target = other)));
+    t.equal(foreign.status, 2);
+    t.match(
+      foreign.stderr,
+      new RegExp(`^install\\.sh: this release is for ${other}, this machine is linux-${arch} .*\\n$`),
+    );
+    t.equal(await current(), v1, 'still the first release');
+
+    // A check that fails before the swap: its Node cannot run here.
+    const broken = await variant('broken-node', () => {});
+    await writeFile(join(broken, 'node', 'bin', 'node'), '\x7fELF truncated');
+    const noNode = install(broken);
+    t.equal(noNode.status, 1);
+    t.match(
+      noNode.stderr,
+      /^install\.sh: the new release .* fails a check \(its Node runs here\): .*nothing was changed\n$/,
+    );
+    t.equal(await current(), v1);
+    t.equal(runs().status, 0, 'the installed release still runs');
+
+    // The config in use is one the new release refuses.
+    const config = join(root, 'etc', 'ecg-emotiond', 'config.yaml');
+    const goodConfig = await readFile(config, 'utf8');
+    await writeFile(config, 'mqtt:\n  url: http://not-mqtt\n');
+    const refused = install(await variant('v1b', () => {}));
+    t.equal(refused.status, 1);
+    t.match(refused.stderr, /fails a check \(config .*config\.yaml\): .*mqtt\.url.*nothing was changed\n$/);
+    t.equal(await current(), v1);
+    await writeFile(config, goodConfig);
+
+    // An upgrade; then --rollback, from the installed release's own install.sh; then forward again.
+    const upgrade = install(await variant('v2', (r) => (r.version = '0.1.1-test')), '--restart');
+    t.equal(upgrade.status, 0, upgrade.stderr);
+    const v2 = await current();
+    t.match(v2, /^0\.1\.1-test-/);
+    t.equal(await previous(), v1, 'the release before is kept');
+    t.match(
+      await readFile(calls, 'utf8'),
+      /systemctl restart ecg-emotiond\.service/,
+      'the service restarted',
+    );
+    const back = spawnSync(
+      'bash',
+      [join(root, 'opt', 'ecg-emotiond', 'install.sh'), '--root', root, '--rollback'],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
+    t.equal(back.status, 0, back.stderr);
+    t.match(back.stdout, /^rolled back to 0\.1\.0-/);
+    t.equal(await current(), v1, 'the first release is current again');
+    t.equal(await previous(), v2, 'and --rollback again would return to the upgrade');
+    t.equal(runs().status, 0);
+    const forward = install(join(root, 'opt', 'ecg-emotiond-releases', v2), '--rollback');
+    t.equal(forward.status, 0, forward.stderr);
+    t.equal(await current(), v2);
+
+    // A release that passes its checks but does not start: undone, the old one restarted.
+    await writeFile(calls, '');
+    const bad = install(
+      await variant('v3-bad', (r) => ((r.version = '0.1.2-test'), (r.bad = true))),
+      '--restart',
+    );
+    t.equal(bad.status, 1);
+    t.match(bad.stderr, /did not start; putting .* back/);
+    t.match(bad.stderr, /^install\.sh: the upgrade to 0\.1\.2-test failed and was undone$/m);
+    t.equal(await current(), v2, 'the running release is current again');
+    t.equal(await previous(), v1, 'and its previous is what it was');
+    t.equal(
+      (await readFile(calls, 'utf8')).match(/systemctl restart/g)?.length,
+      2,
+      'new, then old restarted',
+    );
+    t.same(
+      (await readdir(join(root, 'opt', 'ecg-emotiond-releases'))).filter((n) => n.startsWith('0.1.2-test')),
+      [],
+      'the failed release is gone',
+    );
+    t.equal(runs().status, 0);
   },
 );

@@ -18,6 +18,9 @@ import { openCheckedSession } from '../model/runtime/contract.js';
 import { openSession } from '../model/runtime/session.js';
 import { isUnavailable, UnavailableError } from '../errors.js';
 import ort from 'onnxruntime-node';
+import { checkReference, describeReference } from '../model/package/reference.js';
+import { describeInt8Kernels, probeInt8Kernels } from '../model/runtime/int8-kernels.js';
+import { ExitCode } from './exit-codes.js';
 
 /**
  * A module built on a development package (onnx-proto: building, training, quantizing, op counts),
@@ -110,13 +113,17 @@ export async function importCommand(
   );
 }
 
-export async function inspectCommand(dir: string, o: { json?: boolean }): Promise<void> {
+export async function inspectCommand(dir: string, o: { providers: string[]; json?: boolean }): Promise<void> {
   const pkg = await loadModelPackage(dir);
   const m = pkg.manifest;
   const size = (await stat(join(dir, 'model.onnx'))).size;
   // Refused in one line when the manifest and the graph disagree, as every loader does.
-  const { session } = await openCheckedSession(pkg, { providers: ['cpu'], threads: 1 });
+  const { session, provider } = await openCheckedSession(pkg, { providers: o.providers, threads: 1 });
+  // Numerics that depend on the CPU or the provider, checked where they run.
+  const reference = await checkReference(pkg, session);
   await session.release();
+  const kernels = await probeInt8Kernels();
+  if (reference && !reference.withinTolerance) process.exitCode = ExitCode.Failed;
   const ops = await devModule(
     'counting the optimized ops',
     () => import('../model/runtime/optimized-ops.js'),
@@ -146,6 +153,11 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
     `evidence      ${evidenceOf(m).text}`,
     `weights       ${m.weights.source === 'seeded' ? `seeded (${m.weights.seed})` : `${m.weights.file} (${m.weights.sha256.slice(0, 12)}…)`}`,
     `metrics       ${metrics?.meanAccuracy !== undefined ? `CV accuracy ${metrics.meanAccuracy.toFixed(3)}, macro-F1 ${metrics.meanMacroF1?.toFixed(3)}` : m.weights.source === 'onnx' ? 'none: imported, never measured here (model eval on labelled drives)' : 'none (untrained head)'}${metrics?.quantization ? `; int8 top-1 agreement ${(100 * (metrics.quantization.top1Agreement ?? 0)).toFixed(2)} %` : ''}`,
+    `this machine  ${provider === 'cpu' ? describeInt8Kernels(kernels) : provider}; ${
+      reference
+        ? `${describeReference(reference)}${reference.withinTolerance ? '' : ': OUTSIDE THE BOUND, do not trust its answers here'}`
+        : 'no reference windows in the package (model quantize writes them)'
+    }`,
     `onnxruntime   ${
       ops
         ? Object.entries(ops)
@@ -155,7 +167,11 @@ export async function inspectCommand(dir: string, o: { json?: boolean }): Promis
         : 'op counts need the development package onnx-proto (not in a release)'
     }`,
   ].join('\n');
-  out(o.json, { manifest: m, parameters, bytes: size, optimizedOps: ops }, text);
+  out(
+    o.json,
+    { manifest: m, parameters, bytes: size, optimizedOps: ops, provider, kernels, reference },
+    text,
+  );
 }
 
 interface TrainOpts {

@@ -127,7 +127,10 @@ export function addModelCommands(program: Command, bench: Command): void {
     .action(async (...a: Parameters<Actions['importCommand']>) => (await actions()).importCommand(...a));
   model
     .command('inspect <dir>')
-    .description('verify a package and print its manifest, size and the operators onnxruntime runs')
+    .description(
+      "verify a package, print its manifest, size and the operators onnxruntime runs, and check its reference windows against fp32's answers on this machine (exit 1 past the bound)",
+    )
+    .option('--providers <list>', 'execution providers to check it on, in order', listArg, ['cpu'])
     .option('--json', 'print JSON')
     .action(async (...a: Parameters<Actions['inspectCommand']>) => (await actions()).inspectCommand(...a));
   model
