@@ -111,35 +111,6 @@ COMMIT="$(release_field "$SRC" commit)"
 HERE="$(machine_target)"
 [ "$TARGET" = "$HERE" ] || fail "this release is for $TARGET, this machine is $HERE ($(uname -m)): install ecg-emotiond-$VERSION-$HERE.tar.gz" 2
 
-# Checks of the new release, before anything installed is touched: its Node runs here (a wrong
-# libc or a truncated download fails now, not at boot), its onnxruntime loads the shipped model,
-# and it accepts the config in use (or the example one on a first install).
-check() {
-  local what="$1"
-  shift
-  local out
-  out="$("$@" 2>&1 >/dev/null)" || fail "the new release $VERSION fails a check ($what): $(printf '%s' "$out" | tail -n 1); nothing was changed"
-}
-if [ -x "$SRC/node/bin/node" ]; then
-  check "its Node runs here" "$SRC/node/bin/node" -e 'process.exit(0)'
-else
-  # A release built with --no-node runs on the system's Node.
-  command -v node >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)' \
-    || fail "this release has no Node of its own and needs Node >= 22.12 on the PATH" 2
-fi
-check "ecg-emotiond --version" "$SRC/bin/ecg-emotiond" --version
-CONFIG="$ETC/config.yaml"
-[ -f "$CONFIG" ] || CONFIG="$SRC/systemd/ecg-emotiond.example.yaml"
-check "config $CONFIG" "$SRC/bin/ecg-emotiond" config "$CONFIG"
-for model in "$SRC"/models/*/; do
-  check "model inspect $(basename "$model")" "$SRC/bin/ecg-emotiond" model inspect "$model"
-done
-
-if [ -z "$ROOT" ]; then
-  id ecg-emotiond >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ecg-emotiond
-  usermod -aG dialout ecg-emotiond
-fi
-
 mkdir -p "$RELEASES"
 # An install before releases had folders of their own: that folder becomes a release like the others.
 if [ -d "$APP" ] && [ ! -L "$APP" ]; then
@@ -147,13 +118,60 @@ if [ -d "$APP" ] && [ ! -L "$APP" ]; then
   mv -T "$APP" "$legacy"
   point "$APP" "$legacy"
 fi
+OLD="$(target_of "$APP")"
+
+# The new release is staged beside the others, then checked as it will run.
 NAME="$VERSION-${COMMIT:0:7}-$(date -u +%Y%m%dT%H%M%S%NZ)"
 NEW="$RELEASES/$NAME"
-rm -rf "$NEW.partial"
-cp -a "$SRC" "$NEW.partial"
-mv -T "$NEW.partial" "$NEW"
+STAGE="$NEW.partial"
+rm -rf "$STAGE"
+cp -a "$SRC" "$STAGE"
+trap 'rm -rf "$STAGE"' EXIT
 
-OLD="$(target_of "$APP")"
+# An onnxruntime binding built on this machine (scripts/jetson/build-onnxruntime-node.sh: TensorRT
+# and CUDA) goes along to a release that pins the same onnxruntime-node version.
+ORT_BIN="node_modules/onnxruntime-node/bin/napi-v6/linux/${TARGET#linux-}"
+ort_version() { sed -n 's/.*"onnxruntime-node": *"\([^"]*\)".*/\1/p' "$1/package.json" | head -n 1; }
+if [ -n "$OLD" ] && [ -f "$OLD/$ORT_BIN/BUILT-HERE" ]; then
+  if [ "$(cat "$OLD/$ORT_BIN/BUILT-HERE")" = "$(ort_version "$STAGE")" ]; then
+    cp -a "$OLD/$ORT_BIN/." "$STAGE/$ORT_BIN/"
+    echo "install.sh: kept this machine's own onnxruntime build ($(cat "$OLD/$ORT_BIN/BUILT-HERE"))"
+  else
+    echo "install.sh: warning: this machine's onnxruntime build is $(cat "$OLD/$ORT_BIN/BUILT-HERE"), the new release pins $(ort_version "$STAGE"): it runs on the CPU until scripts/jetson/build-onnxruntime-node.sh is run again" >&2
+  fi
+fi
+
+# Checks, before the installed release is touched: its Node runs here (a wrong libc or a truncated
+# download fails now, not at boot), its onnxruntime loads each shipped model and gives its fp32
+# reference answers on this CPU, and it accepts the config in use (the example one on a first install).
+check() {
+  local what="$1"
+  shift
+  local out
+  out="$("$@" 2>&1 >/dev/null)" || fail "the new release $VERSION fails a check ($what): $(printf '%s' "$out" | tail -n 1); nothing was changed"
+}
+if [ -x "$STAGE/node/bin/node" ]; then
+  check "its Node runs here" "$STAGE/node/bin/node" -e 'process.exit(0)'
+else
+  # A release built with --no-node runs on the system's Node.
+  command -v node >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)' \
+    || fail "this release has no Node of its own and needs Node >= 22.12 on the PATH" 2
+fi
+check "ecg-emotiond --version" "$STAGE/bin/ecg-emotiond" --version
+CONFIG="$ETC/config.yaml"
+[ -f "$CONFIG" ] || CONFIG="$STAGE/systemd/ecg-emotiond.example.yaml"
+check "config $CONFIG" "$STAGE/bin/ecg-emotiond" config "$CONFIG"
+for model in "$STAGE"/models/*/; do
+  check "model inspect $(basename "$model")" "$STAGE/bin/ecg-emotiond" model inspect "$model"
+done
+mv -T "$STAGE" "$NEW"
+trap - EXIT
+
+if [ -z "$ROOT" ]; then
+  id ecg-emotiond >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ecg-emotiond
+  usermod -aG dialout ecg-emotiond
+fi
+
 OLD_PREVIOUS="$(target_of "$RELEASES/previous")"
 point "$APP" "$NEW"
 [ -n "$OLD" ] && point "$RELEASES/previous" "$OLD"

@@ -198,9 +198,13 @@ exit 0
       return to;
     };
 
+    // An install from before release folders: /opt/ecg-emotiond a plain folder. It becomes one.
+    await cp(build.app, join(root, 'opt', 'ecg-emotiond'), { recursive: true, verbatimSymlinks: true });
     const first = install(build.app);
     t.equal(first.status, 0, first.stderr);
     const v1 = await current();
+    t.equal(await previous(), `${build.version}-legacy`, 'the plain folder is kept as the previous release');
+    await rm(join(root, 'opt', 'ecg-emotiond-releases', 'previous'));
     t.notOk(
       existsSync(join(root, 'opt', 'ecg-emotiond-releases', 'previous')),
       'a first install has no previous',
@@ -239,8 +243,29 @@ exit 0
     await writeFile(config, goodConfig);
 
     // An upgrade; then --rollback, from the installed release's own install.sh; then forward again.
+    // The onnxruntime binding built on this machine (the Jetson's TensorRT build) goes along.
+    const ortBin = join('node_modules', 'onnxruntime-node', 'bin', 'napi-v6', 'linux', arch);
+    const ortVersion = (
+      JSON.parse(await readFile(join(build.app, 'package.json'), 'utf8')) as {
+        dependencies: Record<string, string>;
+      }
+    ).dependencies['onnxruntime-node'];
+    await writeFile(join(root, 'opt', 'ecg-emotiond', ortBin, 'BUILT-HERE'), `${ortVersion}\n`);
+    await writeFile(
+      join(root, 'opt', 'ecg-emotiond', ortBin, 'libonnxruntime_providers_tensorrt.so'),
+      'built here',
+    );
     const upgrade = install(await variant('v2', (r) => (r.version = '0.1.1-test')), '--restart');
     t.equal(upgrade.status, 0, upgrade.stderr);
+    t.match(upgrade.stdout, /kept this machine's own onnxruntime build/);
+    t.equal(
+      await readFile(
+        join(root, 'opt', 'ecg-emotiond', ortBin, 'libonnxruntime_providers_tensorrt.so'),
+        'utf8',
+      ),
+      'built here',
+      'the local build is in the new release',
+    );
     const v2 = await current();
     t.match(v2, /^0\.1\.1-test-/);
     t.equal(await previous(), v1, 'the release before is kept');
