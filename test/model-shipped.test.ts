@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import t from 'tap';
@@ -8,6 +8,10 @@ import { builtArch, manifestSchema } from '../src/model/package/manifest.js';
 import { loadModelPackage, windowSpecOf } from '../src/model/package/model-package.js';
 import { InferenceEngine, runnableOf } from '../src/model/runtime/engine.js';
 import { optimizedOpCounts } from '../src/model/runtime/optimized-ops.js';
+import { openCheckedSession } from '../src/model/runtime/contract.js';
+import { describeInt8Kernels, probeInt8Kernels } from '../src/model/runtime/int8-kernels.js';
+import { checkReference, REFERENCE_TOLERANCE, referenceWindows } from '../src/model/package/reference.js';
+import { decodeModel } from '../src/model/graph/onnx-edit.js';
 import { labelledWindows } from '../src/model/train/labelled-windows.js';
 import { readSegments } from '../src/records/segments.js';
 import { rec } from './fixtures/helpers.js';
@@ -53,9 +57,49 @@ t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV
   t.equal(
     ops.QLinearMatMul,
     builtArch(m, 'test').layers * 6,
-    'every transformer MatMul runs as QLinearMatMul (post_extract_proj stays fp32, the most sensitive)',
+    'every transformer MatMul runs as QLinearMatMul (post_extract_proj and conv_pos stay fp32, the most sensitive)',
   );
 });
+
+t.test(
+  'the shipped INT8 model gives what its fp32 model gave, within 0.05, on this machine: pair-safe weights, its reference windows',
+  async (t) => {
+    const pkg = await loadModelPackage(DIR);
+    t.ok(pkg.manifest.reference, 'the package carries reference windows');
+    const { session } = await openCheckedSession(pkg, { providers: ['cpu'], threads: 1 });
+    const check = (await checkReference(pkg, session))!;
+    await session.release();
+    t.equal(check.tolerance, REFERENCE_TOLERANCE);
+    t.ok(check.windows >= 8, `${check.windows} windows`);
+    t.ok(
+      check.withinTolerance,
+      `largest difference ${check.maxAbsDiff.toFixed(5)} on ${describeInt8Kernels(await probeInt8Kernels())}`,
+    );
+    t.equal(check.flips, 0, 'the same most probable class on every window');
+    // No kernel has anything to clamp: every same-sign weight pair sums to at most 128.
+    const model = decodeModel(pkg.onnx);
+    let pairs = 0;
+    for (const init of model.graph!.initializer!) {
+      if (!init.name!.endsWith('.int8')) continue;
+      const [rows, cols] = init.dims!.map(Number);
+      const q = new Int8Array(init.rawData!.buffer, init.rawData!.byteOffset, init.rawData!.length);
+      for (let k = 1; k < rows; k += 2)
+        for (let n = 0; n < cols; n++) {
+          const a = q[(k - 1) * cols + n];
+          const b = q[k * cols + n];
+          if (Math.sign(a) === Math.sign(b) && Math.abs(a) + Math.abs(b) > 128) pairs++;
+        }
+    }
+    t.equal(pairs, 0, 'no weight pair a saturating u8s8 kernel would clamp');
+    // A corrupted reference file is refused in one line.
+    const copy = { ...pkg, dir: t.testdirName };
+    await mkdir(copy.dir, { recursive: true });
+    const bytes = await readFile(join(DIR, 'reference.npy'));
+    bytes[bytes.length - 1] ^= 1;
+    await writeFile(join(copy.dir, 'reference.npy'), bytes);
+    await t.rejects(referenceWindows(copy), /reference\.npy: sha256 does not match the manifest's/);
+  },
+);
 
 t.test('models/manifest.schema.json is the schema the loader enforces', async (t) => {
   const file = JSON.parse(await readFile(join(PROJECT_ROOT, 'models', 'manifest.schema.json'), 'utf8'));

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import onnxProto from 'onnx-proto';
 import t from 'tap';
 import { quantizeWeight } from '../src/model/quantize/qdq.js';
-import { gptqQuantize } from '../src/model/quantize/gptq.js';
+import { gptqQuantize, prepareHessian } from '../src/model/quantize/gptq.js';
 import { PAIR_LIMIT, quantizeChannel } from '../src/model/quantize/pair-safe.js';
 import { PROBE_BYTES, probeInt8Kernels } from '../src/model/runtime/int8-kernels.js';
 import { gaussian } from '../src/model/rng.js';
@@ -118,7 +118,7 @@ t.test('GPTQ keeps every pair safe and changes XW less than rounding to nearest 
   const nearest = quantizeWeight(onnx.ModelProto.fromObject(model), 'w', 'MatMul');
   const coarse = nearest.scales.map((s) => 8 * s); // coarser steps make the rounding error plain
   const rtn = Int8Array.from(W, (w, i) => Math.max(-127, Math.min(127, Math.round(w / coarse[i % N]))));
-  const gptq = gptqQuantize(W, K, N, gram, coarse);
+  const gptq = gptqQuantize(W, N, prepareHessian(gram, K), coarse);
   const outputError = (q: Int8Array) => {
     let e = 0;
     for (let i = 0; i < tokens; i++)

@@ -27,6 +27,8 @@ export interface QuantizeBenchOptions {
   /** An fp32 package to quantize; without it one is built (seeded backbone, head trained on drive06). */
   model?: string;
   size?: 'demo' | 'full';
+  /** Windows compared with fp32 per recording (400: all of them on most). Fewer under emulation. */
+  windows?: number;
   runs?: number;
   log?: (line: string) => void;
 }
@@ -90,6 +92,7 @@ export async function runQuantizeBench(o: QuantizeBenchOptions = {}): Promise<Qu
       modelDir: fp32,
       calibration: [drive06],
       heldOut: HELD_OUT.map((r) => join(data, r)),
+      agreementWindows: o.windows,
       out: int8,
       threads: 2,
       log,

@@ -4,7 +4,7 @@ import { ConfigError } from '../config/errors.js';
 import { RecordError } from '../records/errors.js';
 import { ModelError } from '../model/package/errors.js';
 import { WeightError } from '../model/graph/weight-error.js';
-import { numberArg } from './args.js';
+import { intArg, numberArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { isUnavailable } from '../errors.js';
 import { addEventsCommands } from './events-commands.js';
@@ -139,12 +139,14 @@ export function buildProgram(): Command {
         .choices(['demo', 'full'])
         .default('demo'),
     )
+    .option('--windows <n>', 'windows compared with fp32 per recording', intArg('--windows'), 400)
     .option('--json', 'print JSON')
-    .action(async (o: { model?: string; size: 'demo' | 'full'; json?: boolean }) => {
+    .action(async (o: { model?: string; size: 'demo' | 'full'; windows: number; json?: boolean }) => {
       const { runQuantizeBench } = await import('../bench/quantize.js');
       const r = await runQuantizeBench({
         model: o.model,
         size: o.size,
+        windows: o.windows,
         log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
       });
       if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);

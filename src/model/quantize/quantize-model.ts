@@ -5,7 +5,7 @@ import { loadModelPackage, ModelError, windowSpecOf, writeModelPackage } from '.
 import { openSession } from '../runtime/session.js';
 import { usableWindows } from '../train/labelled-windows.js';
 import { REFERENCE_FILE, referenceOf } from '../package/reference.js';
-import { gptqQuantize } from './gptq.js';
+import { gptqQuantize, type PreparedHessian, prepareHessian } from './gptq.js';
 import { GramAccumulator } from './gram.js';
 import {
   calibrationTensors,
@@ -29,6 +29,12 @@ export interface QuantizeOptions {
   heldOut?: string[];
   /** Activation range: the largest |x| seen, or this percentile of |x| per tensor (outliers clipped). */
   activationPercentile?: number;
+  /**
+   * The range is widened by this factor (default `DEFAULT_ACTIVATION_MARGIN`): recordings unlike
+   * the calibration data (arrhythmias against a calm drive) reach past the largest |x| calibration
+   * saw, and clipping them costs more than the coarser steps.
+   */
+  activationMargin?: number;
   /**
    * Weights (by name) whose MatMul or Conv stays fp32: the layers most sensitive to int8. By
    * default the projection of the conv features into the transformer (post_extract_proj) and the
@@ -64,6 +70,7 @@ export interface HeldOutAgreement extends Agreement {
 const NEAR_TIE = 0.02;
 /** Windows a package carries for checking itself on the machine that runs it. */
 const REFERENCE_WINDOWS = 8;
+export const DEFAULT_ACTIVATION_MARGIN = Number(process.env.EXP_MARGIN ?? 1);
 export const DEFAULT_KEEP_FP32 = /^(post_extract_proj|conv_pos)\./;
 
 /** Picks `n` items spread evenly, starting at `phase` (0..1) of a stride: disjoint sets for two phases. */
@@ -121,20 +128,25 @@ export async function quantizeModel(
     }
   }
   await calibSession.session.release();
+  const margin = o.activationMargin ?? DEFAULT_ACTIVATION_MARGIN;
   const ranges = new Map<string, number>(
     [...seen].map(([n, v]) => [
       n,
-      o.activationPercentile === undefined ? Math.max(...v) : v.reduce((a, b) => a + b, 0) / v.length,
+      margin *
+        (o.activationPercentile === undefined ? Math.max(...v) : v.reduce((a, b) => a + b, 0) / v.length),
     ]),
   );
   // Without GPTQ, insertQdq rounds each weight to nearest (pair-safe) itself.
   const rounded = new Map<string, QuantizedWeight>();
+  const hessians = new Map<string, PreparedHessian>(); // q, k and v read one input
   for (const t of gptq ? targets : []) {
     const gram = grams.get(t.activation);
     if (t.node.opType !== 'MatMul' || !gram) continue;
     const nearest = quantizeWeight(model, t.weight, 'MatMul');
     const w = initializer(model, t.weight);
-    const q = gptqQuantize(w.data, w.shape[0], w.shape[1], gram, nearest.scales);
+    let hessian = hessians.get(t.activation);
+    if (!hessian) hessians.set(t.activation, (hessian = prepareHessian(gram, w.shape[0])));
+    const q = gptqQuantize(w.data, w.shape[1], hessian, nearest.scales);
     rounded.set(t.weight, { ...nearest, q: new Uint8Array(q.buffer) });
   }
   if (gptq) log(`GPTQ rounding of ${rounded.size} MatMul weights`);
@@ -179,7 +191,7 @@ export async function quantizeModel(
       metrics: {
         ...(m.metrics ?? {}),
         quantization: {
-          scheme: `QDQ, symmetric int8 (zero point 0), per-channel weights (pair-safe, ${gptq ? 'GPTQ' : 'nearest'} rounding), per-tensor activations (${o.activationPercentile === undefined ? 'max-abs' : `mean over windows of the ${o.activationPercentile}th percentile of |x|`})${keepFp32 ? `; kept fp32: ${keepFp32.source}` : ''}`,
+          scheme: `QDQ, symmetric int8 (zero point 0), per-channel weights (pair-safe, ${gptq ? 'GPTQ' : 'nearest'} rounding), per-tensor activations (${o.activationPercentile === undefined ? 'max-abs' : `mean over windows of the ${o.activationPercentile}th percentile of |x|`}${margin !== 1 ? ` × ${margin}` : ''})${keepFp32 ? `; kept fp32: ${keepFp32.source}` : ''}`,
           calibrationRecords: o.calibration.map((r) => r.split('/').pop()),
           calibrationWindows: calib.length,
           agreementWindows: agreement.windows,
