@@ -24,9 +24,15 @@ t.test(
     )?.[1];
     const order = ['tensorrt', 'cuda', 'cpu'];
     t.ok(used && order.includes(used), `on ${used}`);
-    // Read from the platform: each provider ahead of the one in use says why it was skipped.
+    // Read from the platform: the providers ahead of the one in use that this machine lacks are
+    // named in one line (their raw errors are debug detail); any other failure says why.
     for (const p of order.slice(0, order.indexOf(used!)))
-      t.match(out, new RegExp(`execution provider ${p} skipped: `), `${p} skipped, with the reason`);
+      t.match(
+        out,
+        new RegExp(`inference runs on ${used}: .*${p}.* not available|execution provider ${p} skipped: `),
+        `${p} skipped, and said`,
+      );
+    t.notMatch(out, /Failed to load shared library/, 'no raw provider error on the console');
     t.match(out, /\d\d:\d\d {2}NEW {2}(low|medium|high)/, 'an episode starts and is printed');
     const m =
       /events {5}new (\d+), update (\d+), end (\d+); received by the consumer (\d+); outbox left (\d+)/.exec(

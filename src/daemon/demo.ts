@@ -1,3 +1,4 @@
+import { describeSkipped } from '../model/runtime/session.js';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -171,8 +172,9 @@ export async function runDemo(
 
 function printModel(daemon: Daemon, out: (l: string) => void): void {
   const { pkg, engine } = daemon;
-  for (const skip of engine.skipped)
-    out(color(2, `execution provider ${skip.provider} skipped: ${skip.reason}`));
+  const { absent, failed } = describeSkipped(engine.provider, engine.skipped);
+  if (absent) out(color(2, absent));
+  for (const skip of failed) out(`execution provider ${skip.provider} skipped: ${skip.reason}`);
   out(
     `model ${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}, labels ${pkg.manifest.labels.join('/')}) on ${engine.provider}, warm-up ${engine.warmupMs.toFixed(0)} ms`,
   );

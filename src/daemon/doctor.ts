@@ -11,6 +11,7 @@ import { loadModelPackage } from '../model/package/model-package.js';
 import { modelDirOf } from '../model/runtime/load-model.js';
 import { openCheckedSession } from '../model/runtime/contract.js';
 import { evidenceOf } from '../model/package/evidence.js';
+import { checkReference, describeReference } from '../model/package/reference.js';
 import { describeMqttError } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
 import { deviceVerdict, ipVerdict, readUnitRules, UNIT_DIRS, type UnitRules } from './unit-rules.js';
@@ -106,14 +107,16 @@ async function model(c: Config['model']): Promise<Check[]> {
       providers: c.providers,
       threads: 1,
     });
+    // INT8 numerics depend on the CPU and the provider: checked here, where they run.
+    const reference = await checkReference(pkg, session);
     await session.release();
     const why = skipped.map((s) => `${s.provider} skipped: ${s.reason}`).join('; ');
     const evidence = evidenceOf(pkg.manifest);
     return [
       {
-        verdict: 'ok',
+        verdict: reference && !reference.withinTolerance ? 'FAIL' : 'ok',
         name: 'model',
-        detail: `${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}) sha256 verified, loads on ${provider}${why ? ` (${why})` : ''}`,
+        detail: `${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}) sha256 verified, loads on ${provider}${why ? ` (${why})` : ''}${reference ? `; ${describeReference(reference)}` : ''}`,
       },
       { verdict: evidence.none ? 'warn' : 'ok', name: 'evidence', detail: evidence.text },
     ];

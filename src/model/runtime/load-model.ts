@@ -4,6 +4,7 @@ import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { loadModelPackage, type ModelPackage } from '../package/model-package.js';
 import { InferenceEngine, runnableOf } from './engine.js';
+import { describeSkipped } from './session.js';
 import { applyTensorRtEnv } from './tensorrt-env.js';
 
 export const modelDirOf = (dir: string): string => (isAbsolute(dir) ? dir : join(PROJECT_ROOT, dir));
@@ -25,7 +26,11 @@ export async function startModel(
     threads: cfg.threads,
     spinning: cfg.spinning,
   });
-  for (const s of engine.skipped) {
+  const { absent, failed } = describeSkipped(engine.provider, engine.skipped);
+  for (const s of engine.skipped)
+    log.debug({ provider: s.provider, reason: s.reason }, 'execution provider skipped');
+  if (absent) log.info({ skipped: engine.skipped.map((s) => s.provider) }, absent);
+  for (const s of failed) {
     log.warn(
       { provider: s.provider, reason: s.reason },
       `execution provider ${s.provider} skipped: ${s.reason}`,

@@ -50,3 +50,25 @@ export async function openSession(onnx: Uint8Array, options: SessionOptions): Pr
     `no execution provider could load the model: ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`,
   );
 }
+
+/** A provider whose libraries (or build) are simply not on this machine: expected off a Jetson. */
+const ABSENT = /Failed to load shared library|backend not found/i;
+
+/**
+ * How the providers that were skipped should be reported: the ones absent from this machine in
+ * one line (their raw errors are detail, not news), any that failed for another reason each on
+ * its own, as a problem.
+ */
+export function describeSkipped(
+  provider: string,
+  skipped: ProviderAttempt[],
+): { absent: string | null; failed: ProviderAttempt[] } {
+  const absent = skipped.filter((s) => ABSENT.test(s.reason)).map((s) => s.provider);
+  return {
+    absent:
+      absent.length > 0
+        ? `inference runs on ${provider}: ${absent.join(' and ')} ${absent.length > 1 ? 'are' : 'is'} not available in this onnxruntime build or machine (no GPU libraries; hw/jetson/README.md)`
+        : null,
+    failed: skipped.filter((s) => !ABSENT.test(s.reason)),
+  };
+}
