@@ -20,7 +20,10 @@ interface Inspected {
 
 t.test(
   'the linux-arm64 release runs under qemu-user: version, model check against x64, analyze identical to x64, demo on a real broker',
-  { skip: process.arch !== 'x64' ? 'runs the arm64 release from an x64 host' : (qemuMissing('aarch64') ?? false) },
+  {
+    skip:
+      process.arch !== 'x64' ? 'runs the arm64 release from an x64 host' : (qemuMissing('aarch64') ?? false),
+  },
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ecg-arm64-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -28,9 +31,14 @@ t.test(
     t.equal(build.status, 0, build.stderr);
     const app = build.app;
     const arm = (...args: string[]) =>
-      underQemu('aarch64', CPU, [join(app, 'node', 'bin', 'node'), join(app, 'dist', 'cli', 'main.js'), ...args], {
-        cwd: dir,
-      });
+      underQemu(
+        'aarch64',
+        CPU,
+        [join(app, 'node', 'bin', 'node'), join(app, 'dist', 'cli', 'main.js'), ...args],
+        {
+          cwd: dir,
+        },
+      );
     const x64 = (...args: string[]) =>
       spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, maxBuffer: 64 * 2 ** 20 });
 
@@ -47,13 +55,21 @@ t.test(
     t.match(onArm.kernels.emulated, /^qemu-aarch64/);
     t.equal(onArm.kernels.pairsSaturate, false, 'arm64 dot products sum in int32');
     const onX64 = JSON.parse(x64('model', 'inspect', model, '--json').stdout) as Inspected;
-    t.ok(onArm.reference.maxAbsDiff <= onArm.reference.tolerance, `arm64 vs fp32: ${onArm.reference.maxAbsDiff}`);
+    t.ok(
+      onArm.reference.maxAbsDiff <= onArm.reference.tolerance,
+      `arm64 vs fp32: ${onArm.reference.maxAbsDiff}`,
+    );
     let apart = 0;
     onArm.reference.probabilities.forEach((p, i) =>
       p.forEach((v, c) => (apart = Math.max(apart, Math.abs(v - onX64.reference.probabilities[i][c])))),
     );
-    t.ok(apart <= onArm.reference.tolerance, `arm64 vs x64 on ${onArm.reference.windows} windows: ${apart.toFixed(6)}`);
-    t.comment(`${onArm.kernels.family}: ${onArm.reference.maxAbsDiff.toFixed(5)} from fp32, ${apart.toFixed(6)} from x64`);
+    t.ok(
+      apart <= onArm.reference.tolerance,
+      `arm64 vs x64 on ${onArm.reference.windows} windows: ${apart.toFixed(6)}`,
+    );
+    t.comment(
+      `${onArm.kernels.family}: ${onArm.reference.maxAbsDiff.toFixed(5)} from fp32, ${apart.toFixed(6)} from x64`,
+    );
 
     // The signal chain gives the same numbers on both (JSON compared as text).
     const record = join(sharedDataDir(), 'mitdb', '100');
@@ -75,7 +91,10 @@ t.test(
     const root = join(dir, 'root');
     const install = spawnSync('bash', [join(app, 'install.sh'), '--root', root], { encoding: 'utf8' });
     t.equal(install.status, 2);
-    t.match(install.stderr, /^install\.sh: this release is for linux-arm64, this machine is linux-x64 \(x86_64\): .*\n$/);
+    t.match(
+      install.stderr,
+      /^install\.sh: this release is for linux-arm64, this machine is linux-x64 \(x86_64\): .*\n$/,
+    );
     t.notOk(spawnSync('test', ['-e', join(root, 'opt')]).status === 0, 'nothing installed');
   },
 );

@@ -11,7 +11,13 @@ const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 
 interface Inspected {
   kernels: { family: string; pairsSaturate: boolean; emulated: string | null };
-  reference: { windows: number; maxAbsDiff: number; tolerance: number; flips: number; probabilities: number[][] };
+  reference: {
+    windows: number;
+    maxAbsDiff: number;
+    tolerance: number;
+    flips: number;
+    probabilities: number[][];
+  };
 }
 
 t.test(

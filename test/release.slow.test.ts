@@ -136,6 +136,12 @@ t.test(
     });
     t.equal(modelBuild.status, 6);
     t.match(modelBuild.stderr, /^ecg-emotiond: model build needs the development package onnx-proto, .*\n$/);
+    const benchQuantize = spawnSync(bin, ['bench', 'quantize'], { encoding: 'utf8', cwd: dir });
+    t.equal(benchQuantize.status, 6);
+    t.match(
+      benchQuantize.stderr,
+      /^ecg-emotiond: bench quantize needs the development package onnx-proto, .*\n$/,
+    );
 
     const noBroker = spawnSync(bin, ['demo', '--out-dir', join(dir, 'demo0')], {
       encoding: 'utf8',

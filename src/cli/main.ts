@@ -10,6 +10,7 @@ import { isUnavailable } from '../errors.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
+import { devModule } from './dev-module.js';
 import { VERSION } from '../version.js';
 import { redactUrl } from '../redact.js';
 import { DEMO_MODEL_DIR } from '../paths.js';
@@ -142,7 +143,7 @@ export function buildProgram(): Command {
     .option('--windows <n>', 'windows compared with fp32 per recording', intArg('--windows'), 400)
     .option('--json', 'print JSON')
     .action(async (o: { model?: string; size: 'demo' | 'full'; windows: number; json?: boolean }) => {
-      const { runQuantizeBench } = await import('../bench/quantize.js');
+      const { runQuantizeBench } = await devModule('bench quantize', () => import('../bench/quantize.js'));
       const r = await runQuantizeBench({
         model: o.model,
         size: o.size,
@@ -170,7 +171,7 @@ export function buildProgram(): Command {
       log?.('');
       const e2e = await runE2eBench({ log });
       log?.('');
-      const { runQuantizeBench } = await import('../bench/quantize.js');
+      const { runQuantizeBench } = await devModule('bench all', () => import('../bench/quantize.js'));
       const quantize = await runQuantizeBench({ log });
       const md = await writeResults({ dsp, model, replay, e2e, quantize });
       log?.(`\nwrote bench/results.json and bench/results.md:\n\n${md}`);

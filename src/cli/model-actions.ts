@@ -16,25 +16,12 @@ import { readSegments, segmentsFileOf } from '../records/segments.js';
 import { metricsOf } from '../model/train/train-head.js';
 import { openCheckedSession } from '../model/runtime/contract.js';
 import { openSession } from '../model/runtime/session.js';
-import { isUnavailable, UnavailableError } from '../errors.js';
+import { isUnavailable } from '../errors.js';
 import ort from 'onnxruntime-node';
 import { checkReference, describeReference } from '../model/package/reference.js';
 import { describeInt8Kernels, probeInt8Kernels } from '../model/runtime/int8-kernels.js';
 import { ExitCode } from './exit-codes.js';
-
-/**
- * A module built on a development package (onnx-proto: building, training, quantizing, op counts),
- * which a release leaves out: there, one line saying so instead of a stack trace.
- */
-async function devModule<T>(command: string, load: () => Promise<T>): Promise<T> {
-  return load().catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && /onnx-proto|protobufjs/.test(err.message))
-      throw new UnavailableError(
-        `${command} needs the development package onnx-proto, which a release leaves out: run it in a checkout after npm ci`,
-      );
-    throw err;
-  });
-}
+import { devModule } from './dev-module.js';
 
 /** Encoder and head parameters of a built architecture. */
 const parametersOf = (a: EcgFmArch) => parameterCount(encoderShapes(a)) + parameterCount(headShapes(a));
