@@ -115,6 +115,9 @@ function buildTarget(arch) {
   ])
     cpSync(join(ROOT, path), join(app, path), { recursive: true });
   cpSync(join(ROOT, 'data', 'demo'), join(app, 'data', 'demo'), { recursive: true });
+  // What `data fetch` checks and copies (the recordings themselves are downloaded).
+  cpSync(join(ROOT, 'data', 'labels'), join(app, 'data', 'labels'), { recursive: true });
+  cpSync(join(ROOT, 'data', 'SHA256SUMS'), join(app, 'data', 'SHA256SUMS'));
   cpSync(join(ROOT, 'scripts', 'install.sh'), join(app, 'install.sh'));
   cpSync(join(ROOT, 'scripts', 'jetson'), join(app, 'scripts', 'jetson'), { recursive: true });
 

@@ -4,6 +4,7 @@ import { RecordError } from '../records/errors.js';
 import { recordKind } from '../records/open.js';
 import { openWfdb } from '../records/wfdb.js';
 import { readAnnotations } from '../records/wfdb-annotations.js';
+import { resolveRecord } from '../records/resolve.js';
 import { type AnalyzeOptions, analyzeRecord, type RecordAnalysis } from './analyze-record.js';
 import {
   type Ec57Summary,
@@ -36,7 +37,8 @@ export interface PeaksResult extends Ec57Summary {
  */
 export async function expandRecords(args: readonly string[], annotator: string): Promise<string[]> {
   const out: string[] = [];
-  for (const arg of args) {
+  for (const named of args) {
+    const arg = resolveRecord(named);
     const isDir = await stat(arg).then(
       (s) => s.isDirectory(),
       () => false,

@@ -7,6 +7,7 @@ import { WeightError } from '../model/graph/weight-error.js';
 import { intArg, numberArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { isUnavailable } from '../errors.js';
+import { addDataCommands } from './data-commands.js';
 import { addEventsCommands } from './events-commands.js';
 import { addHilCommands } from './hil-commands.js';
 import { addModelCommands } from './model-commands.js';
@@ -181,6 +182,7 @@ export function buildProgram(): Command {
   addModelCommands(program, bench);
   addHilCommands(program);
   addEventsCommands(program);
+  addDataCommands(program);
 
   program
     .command('run')

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { DATA_FETCH_HINT, ecgDataDir } from '../paths.js';
 import { openCsv } from './csv.js';
 import { openEdf } from './edf.js';
 import { RecordError } from './errors.js';
+import { resolveRecord } from './resolve.js';
 import type { ChannelReader } from './types.js';
 import { openWfdb } from './wfdb.js';
 
@@ -25,7 +27,7 @@ export const RECORD_RATE_HZ = { min: 1, max: 100_000 } as const;
 
 /** Opens one channel of any supported record; a rate outside RECORD_RATE_HZ is refused here. */
 export async function openChannel(path: string, options: OpenOptions = {}): Promise<ChannelReader> {
-  const reader = await openAnyChannel(path, options);
+  const reader = await openAnyChannel(resolveRecord(path), options);
   const rate = reader.info.sampleRateHz;
   if (!(rate >= RECORD_RATE_HZ.min && rate <= RECORD_RATE_HZ.max)) {
     throw new RecordError(
@@ -45,7 +47,7 @@ async function openAnyChannel(path: string, options: OpenOptions): Promise<Chann
   if (!existsSync(`${base}.hea`)) {
     throw new RecordError(
       path,
-      'no such record (WFDB records are named without extension, e.g. mitdb/100; EDF and CSV by file)',
+      `no such record, here or in the data folder ${ecgDataDir()} (WFDB records are named without extension, e.g. mitdb/100; EDF and CSV by file; ${DATA_FETCH_HINT})`,
     );
   }
   return (await openWfdb(base)).channel(options.channel ?? 0);

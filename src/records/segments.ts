@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolveRecord } from './resolve.js';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { RecordError } from './errors.js';
@@ -14,7 +15,7 @@ export interface Segment {
 
 /** The labels file beside a record: `<record>_segments.csv` (as the shared drivedb folder has). */
 export function segmentsFileOf(record: string): string | undefined {
-  const f = `${record}_segments.csv`;
+  const f = `${resolveRecord(record)}_segments.csv`;
   return existsSync(f) ? f : undefined;
 }
 

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { resolveRecord } from '../records/resolve.js';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { SampleFlag } from '../dsp/flags.js';
 import { openChannel } from '../records/open.js';
@@ -44,7 +45,8 @@ export class RecordSource implements EcgSource {
 
   /** Opens the record first, so that a missing or unreadable one fails here, in one line. */
   static async open(path: string, options: RecordSourceOptions = {}): Promise<RecordSource> {
-    return new RecordSource(path, await openChannel(path), options);
+    const found = resolveRecord(path);
+    return new RecordSource(found, await openChannel(found), options);
   }
 
   private constructor(
