@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -9,14 +9,7 @@ t.test(
   'npm start: the demo runs the whole path on the bundled recording and every event reaches the consumer',
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'ecg-demo-'));
-    const r = spawnSync(
-      process.execPath,
-      [join(PROJECT_ROOT, 'dist', 'cli', 'main.js'), 'demo', '--speed', '120', '--out-dir', dir],
-      {
-        encoding: 'utf8',
-        timeout: 120_000,
-      },
-    );
+    const r = demo(dir);
     t.equal(r.status, 0, r.stderr);
     const out = r.stdout;
     const used = /model driver-stress-drivedb 0\.1\.0 \(int8, labels low\/medium\/high\) on (\w+)/.exec(
@@ -53,5 +46,35 @@ t.test(
       new RegExp(`report {5}${join(dir, 'report.html')} \\(event log ${join(dir, 'events.jsonl')}\\)`),
     );
     t.ok(existsSync(join(dir, 'report.html')), 'the HTML report is written');
+    t.match(out, /skipped while the model was busy 0\b/, 'a record waits for the model');
+
+    // The same story twice: the same windows inferred, the same events at the same window times.
+    const again = mkdtempSync(join(tmpdir(), 'ecg-demo-'));
+    t.equal(demo(again).status, 0);
+    const first = storyOf(dir);
+    t.ok(first.events.length >= 1);
+    t.same(storyOf(again), first, 'a second run prints the same events and infers the same windows');
   },
 );
+
+function demo(dir: string) {
+  return spawnSync(
+    process.execPath,
+    [join(PROJECT_ROOT, 'dist', 'cli', 'main.js'), 'demo', '--speed', '120', '--out-dir', dir],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
+}
+
+/** What a run decided, without ids and timings: each event, and which windows the model scored. */
+function storyOf(dir: string) {
+  const records = readFileSync(join(dir, 'events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    events: records
+      .filter((r) => r.kind === 'event')
+      .map((r) => ({ type: r.type, t: r.t, label: r.label, confidence: r.confidence, reason: r.reason })),
+    inferred: records.filter((r) => r.kind === 'window' && r.p).map((r) => r.t0),
+  };
+}

@@ -124,7 +124,13 @@ export async function runDemo(
   const speed = o.speed ?? 40;
   const outDir = o.outDir ?? 'demo-output';
   const userConfig = await loadConfig(o.config);
-  const source = await RecordSource.open(record, { speed });
+  // A record waits for the model (a live sensor cannot): no window is skipped as busy, so two runs
+  // on one recording score the same windows and tell the same story.
+  let daemon: Daemon | undefined;
+  const source = await RecordSource.open(record, {
+    speed,
+    pace: () => daemon?.drained() ?? Promise.resolve(),
+  });
   await mkdir(outDir, { recursive: true });
   const dir = await mkdtemp(join(tmpdir(), 'ecg-emotiond-demo-'));
   const broker = await demoBroker(o.broker);
@@ -141,7 +147,7 @@ export async function runDemo(
     const base = `${config.mqtt.prefix}/${config.vehicleId}`;
     const consumer = await demoConsumer(broker.url, base, v5, out, () => source.positionS);
     const t0 = Date.now();
-    const daemon = await Daemon.open(config, {
+    daemon = await Daemon.open(config, {
       source,
       // The terminal shows readable lines; only errors go to the JSON log here.
       log: createLogger('error'),
