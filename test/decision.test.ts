@@ -89,3 +89,15 @@ t.test(
     t.equal(b[2].reason, 'low_confidence');
   },
 );
+
+t.test('the end of a record ends the open episode at its last window, once', async (t) => {
+  const d = new EmotionDecider(labels);
+  t.same(d.finish(), [], 'nothing open before any window');
+  const started = [HIGH, HIGH, HIGH].flatMap((p) => d.push(w(p)));
+  const last = started.at(-1)!;
+  const [end, ...more] = d.finish();
+  t.same(more, []);
+  t.match(end, { type: 'end', label: 'high', reason: 'source_ended', episodeId: last.episodeId });
+  t.equal(end.windowEndMs, last.windowEndMs, 'at the last window, not later');
+  t.same(d.finish(), [], 'an ended episode does not end twice');
+});

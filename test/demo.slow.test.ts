@@ -34,6 +34,7 @@ t.test(
     t.ok(m, out);
     const [, n, u, e, received, left] = m!.map(Number);
     t.ok(n >= 1);
+    t.equal(e, n, 'every episode ends, the last one when the record does');
     t.equal(received, n + u + e, 'the consumer on the broker received every emotion event');
     t.equal(left, 0, 'the outbox drained');
     const mq = /MQTT {7}(\d+) messages on \S+, (\d+) not matching their schema/.exec(out);
@@ -53,6 +54,7 @@ t.test(
     t.equal(demo(again).status, 0);
     const first = storyOf(dir);
     t.ok(first.events.length >= 1);
+    t.match(first.events.at(-1), { type: 'end', reason: 'source_ended' });
     t.same(storyOf(again), first, 'a second run prints the same events and infers the same windows');
   },
 );

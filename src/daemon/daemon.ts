@@ -220,6 +220,11 @@ export class Daemon {
     await stopping;
   }
 
+  /** A replayed record has played out: the window in flight is decided and the open episode ends. */
+  finishRecord(): Promise<void> {
+    return this.pipeline?.finish() ?? Promise.resolve();
+  }
+
   /** Resolves when the window in inference (if any) is decided. */
   drained(): Promise<void> {
     return this.pipeline?.drain() ?? Promise.resolve();

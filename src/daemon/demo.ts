@@ -158,7 +158,7 @@ export async function runDemo(
     printProgressEachMinute(daemon, source, () => consumer.seen.emotions, out);
     await daemon.start();
     await source.finished;
-    await daemon.drained();
+    await daemon.finishRecord();
     await outboxEmpty(daemon);
 
     printSummary(daemon, source, consumer.seen, base, (Date.now() - t0) / 1000, out);

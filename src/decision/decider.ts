@@ -56,7 +56,7 @@ export interface EmotionDecision {
   windowStartMs: number;
   windowEndMs: number;
   /** Why an episode ended. */
-  reason?: 'label_changed' | 'low_confidence' | 'signal_lost';
+  reason?: 'label_changed' | 'low_confidence' | 'signal_lost' | 'source_ended';
 }
 
 /**
@@ -69,6 +69,7 @@ export class EmotionDecider {
   private readonly votes: number[] = [];
   private primed = false;
   private current: { id: string; label: number; startMs: number } | null = null;
+  private last: WindowResult | null = null;
   private unusableRun = 0;
 
   constructor(
@@ -78,8 +79,17 @@ export class EmotionDecider {
     this.smoothed = new Float64Array(labels.length);
   }
 
+  /**
+   * The input ended (a record played out): the running episode ends at the last window, so no
+   * consumer is left with an episode that never closes. Returns that end event, or nothing.
+   */
+  finish(): EmotionDecision[] {
+    return this.current && this.last ? [this.end(this.last, 'source_ended')] : [];
+  }
+
   /** Returns the events this window causes (zero, one, or an end and a new). */
   push(w: WindowResult): EmotionDecision[] {
+    this.last = w;
     const out: EmotionDecision[] = [];
     if (w.quality === 'unusable' || !w.probabilities) {
       this.unusableRun++;

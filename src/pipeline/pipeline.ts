@@ -1,6 +1,6 @@
 import { cleaningFrom, thresholdsFrom } from '../config/dsp-options.js';
 import type { Config } from '../config/schema.js';
-import { EmotionDecider } from '../decision/decider.js';
+import { EmotionDecider, type EmotionContext, type EmotionDecision } from '../decision/decider.js';
 import { EcgChain } from '../dsp/chain.js';
 import { reasonNames } from '../dsp/quality.js';
 import type { EcgWindow } from '../dsp/windower.js';
@@ -61,6 +61,9 @@ export class Pipeline {
   readonly decider: EmotionDecider;
   readonly stats: PipelineStats;
   private inflight: Promise<void> = Promise.resolve();
+  /** What the last decision was made with: an episode ended by finish() reports it. */
+  private lastContext: EmotionContext | null = null;
+  private lastIndex = 0;
   private readonly events: EventBus<PipelineEvents>;
 
   constructor(private readonly o: PipelineOptions) {
@@ -160,7 +163,7 @@ export class Pipeline {
   ): void {
     const decisions = this.decider.push({ probabilities, quality, ...bounds });
     if (!decisions.length) return;
-    const context = {
+    this.lastContext = {
       heartRateBpm: finite(heartRateBpm),
       signalQuality: quality,
       model: modelRef(this.o.pkg.manifest),
@@ -168,6 +171,20 @@ export class Pipeline {
       inferenceMs,
       totalMs,
     };
+    this.lastIndex = index;
+    this.emitDecisions(decisions);
+  }
+
+  /** After the last window of a record: its open episode ends (reason `source_ended`). */
+  async finish(): Promise<void> {
+    await this.inflight;
+    if (this.lastContext) this.emitDecisions(this.decider.finish());
+  }
+
+  private emitDecisions(decisions: EmotionDecision[]): void {
+    if (!decisions.length || !this.lastContext) return;
+    const context = this.lastContext;
+    const index = this.lastIndex;
     for (const decision of decisions) {
       this.stats.events[decision.type]++;
       this.events.emit('emotion', { decision, context, index, decidedNs: process.hrtime.bigint() });

@@ -75,7 +75,7 @@ export const TOPIC_SCHEMAS = {
       eventId: { type: 'string', format: 'uuid' },
       episodeId: { type: 'string', format: 'uuid' },
       type: { enum: ['new', 'update', 'end'] },
-      reason: { enum: ['label_changed', 'low_confidence', 'signal_lost'] },
+      reason: { enum: ['label_changed', 'low_confidence', 'signal_lost', 'source_ended'] },
       label: { type: 'string' },
       confidence: probability,
       probabilities: { type: 'object', additionalProperties: probability, minProperties: 2 },
