@@ -56,7 +56,8 @@ async function demoConsumer(
   base: string,
   v5: boolean,
   out: (l: string) => void,
-  recordS: () => number,
+  /** Record seconds of a window's wall-clock end (the demo's clock maps record time). */
+  recordS: (epochMs: number) => number,
 ) {
   const consumer = await mqtt
     .connectAsync(broker, { protocolVersion: v5 ? 5 : 4, reconnectPeriod: 0, connectTimeout: 5000 })
@@ -74,7 +75,7 @@ async function demoConsumer(
     if (problems.length) seen.invalid.push(`${topic}: ${problems.join('; ')}`);
     if (name !== 'emotion') return;
     seen.emotions++;
-    if (body.type !== 'update') out(emotionLine(body, recordS()));
+    if (body.type !== 'update') out(emotionLine(body, recordS(body.window.endMs)));
   });
   return { seen, end: () => consumer.endAsync() };
 }
@@ -88,14 +89,16 @@ function emotionLine(
     signalQuality: string;
     episodeId: string;
     latencyMs: { total: number };
+    window: { endMs: number };
     reason?: string;
   },
   recordS: number,
 ): string {
-  const at = `${String(Math.floor(recordS / 60)).padStart(2, '0')}:${String(Math.floor(recordS % 60)).padStart(2, '0')}`;
+  const s = Math.round(recordS); // the window's end, to the second
+  const at = `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
   const label = color(LABEL_COLORS[e.label] ?? 36, e.label.padEnd(7));
   const hr = e.heartRateBpm ? `${e.heartRateBpm.toFixed(0)} bpm` : '-';
-  const why = e.reason ? ` (${e.reason.replace('_', ' ')})` : '';
+  const why = e.reason ? ` (${e.reason.replaceAll('_', ' ')})` : '';
   return `${at}  ${e.type.toUpperCase().padEnd(4)} ${label} confidence ${e.confidence.toFixed(2)}  HR ${hr}  quality ${e.signalQuality}  episode ${e.episodeId.slice(0, 8)}  latency ${e.latencyMs.total.toFixed(1)} ms${why}`;
 }
 
@@ -145,8 +148,8 @@ export async function runDemo(
     );
     // The consumer first: a broker that is not there ends the demo before the model loads.
     const base = `${config.mqtt.prefix}/${config.vehicleId}`;
-    const consumer = await demoConsumer(broker.url, base, v5, out, () => source.positionS);
     const t0 = Date.now();
+    const consumer = await demoConsumer(broker.url, base, v5, out, (ms) => (ms - t0) / 1000);
     daemon = await Daemon.open(config, {
       source,
       // The terminal shows readable lines; only errors go to the JSON log here.
