@@ -55,6 +55,8 @@ t.test(
     const first = storyOf(dir);
     t.ok(first.events.length >= 1);
     t.match(first.events.at(-1), { type: 'end', reason: 'source_ended' });
+    const [, mm, ss] = /(\d\d):(\d\d) {2}NEW/.exec(out)!.map(Number);
+    t.equal(60 * mm + ss, Math.round(first.events[0].t as number), "an event line shows its window's time");
     t.same(storyOf(again), first, 'a second run prints the same events and infers the same windows');
   },
 );
