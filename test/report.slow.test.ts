@@ -30,6 +30,14 @@ t.test('the demo writes an event log and a report that chromium renders as the l
     /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">/,
   );
   t.notMatch(html, /<script|\bsrc=|\bhref=|url\(/i, 'nothing to fetch, nothing to run: self-contained');
+  t.match(html, /· vehicle id vehicle ·/, 'the header names the vehicle id once');
+  t.match(html, /the dashed line is its p99/);
+  // Every heart-rate point stays inside its plot box (spikes sit on the edge).
+  const hrSvg = /aria-label="heart rate">([\s\S]*?)<\/svg>/.exec(html)![1];
+  const ys = [...hrSvg.matchAll(/<path d="([^"]*)"/g)].flatMap((m) =>
+    [...m[1].matchAll(/[ML]\s*[\d.]+[ ,]([\d.]+)/g)].map((p) => Number(p[1])),
+  );
+  t.ok(ys.length > 100 && ys.every((v) => v >= 8 && v <= 180 - 24), 'heart rate inside its box');
 
   const img = screenshot(r.report, join(dir, 'report.png'));
   // The ECG strip: the default strip is the 20 s from the first good window; one ▼ per logged beat.

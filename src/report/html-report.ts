@@ -78,7 +78,7 @@ th{font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
 .key{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
 </style></head><body>
 <h1>ecg-emotiond report</h1>
-<div class="note">${esc(o.title ?? '')} · vehicle ${esc(s.vehicleId)} · started ${esc(s.startedAt)} · source ${esc(s.source)}</div>
+<div class="note">${esc(o.title ?? '')} · vehicle id ${esc(s.vehicleId)} · started ${esc(s.startedAt)} · source ${esc(s.source)}</div>
 ${sections.join('\n')}
 </body></html>
 `;
@@ -210,7 +210,9 @@ function heartRate(log: EventLog, x: (t: number) => number, tEnd: number): strin
   const sorted = all.sort((a, b) => a - b);
   const lo = Math.max(20, Math.floor((sorted[Math.floor(0.01 * (sorted.length - 1))] - 5) / 10) * 10);
   const hi = Math.min(250, Math.ceil((sorted[Math.ceil(0.99 * (sorted.length - 1))] + 5) / 10) * 10);
-  const y = scale(lo, hi, H - 24, 8);
+  const inBox = scale(lo, hi, H - 24, 8);
+  // The range leaves out the top and bottom 1 % (missed or extra beats): those stay on the box's edge.
+  const y = (v: number) => inBox(Math.min(hi, Math.max(lo, v)));
   // Instantaneous rate breaks at gaps; the window mean breaks where windows were unusable.
   const breakBeats = (t: number, i: number) => gapTimes.some((g) => g > beatT[i - 1] && g <= t);
   const bx = beatT.map((t, i) => (i > 0 && breakBeats(t, i) ? Number.NaN : x(t)));
@@ -219,7 +221,7 @@ function heartRate(log: EventLog, x: (t: number) => number, tEnd: number): strin
   return `<h2>Heart rate</h2>
 <div class="note"><span class="key" style="background:${COLORS.hrBeat}"></span>beat to beat<span class="key" style="background:${COLORS.hrWindow}"></span>window mean (usable windows)</div>
 <svg width="${W}" height="${H}" role="img" aria-label="heart rate">
-${valueAxis(y, lo, hi, L, L + PW, '')}<text x="4" y="12" class="tick">bpm</text>
+${valueAxis(inBox, lo, hi, L, L + PW, '')}<text x="4" y="12" class="tick">bpm</text>
 <path d="${linePath(bx, beatBpm.map(y))}" fill="none" stroke="${COLORS.hrBeat}" stroke-width="1"/>
 <path d="${linePath(
     wx,
@@ -361,8 +363,8 @@ function latency(windows: WindowRecord[]): string {
   const row = (name: string, v: number[]) =>
     `<tr><th>${name}</th><td class="num">${percentile(v, 0.5).toFixed(1)}</td><td class="num">${percentile(v, 0.99).toFixed(1)}</td><td class="num">${v[v.length - 1].toFixed(1)}</td><td class="num">${v.length}</td></tr>`;
   return `<h2>Latency</h2>
-<div class="note">From the arrival of the frame that completed a window to its decision; the dashed line is the inference p99.${over ? ` ${over} windows above ${top.toFixed(0)} ms are not drawn.` : ''}</div>
-<svg width="${W}" height="${H}" role="img" aria-label="latency histogram">${bars}${inf.length ? mark(percentile(inf, 0.99), `inference p99 ${percentile(inf, 0.99).toFixed(1)} ms`) : ''}${axis}</svg>
+<div class="note">From the arrival of the frame that completed a window to its decision; the dashed line is its p99.${over ? ` ${over} windows above ${top.toFixed(0)} ms are not drawn.` : ''}</div>
+<svg width="${W}" height="${H}" role="img" aria-label="latency histogram">${bars}${mark(percentile(total, 0.99), `p99 ${percentile(total, 0.99).toFixed(1)} ms`)}${axis}</svg>
 <table><tr><th>ms</th><th class="num">p50</th><th class="num">p99</th><th class="num">max</th><th class="num">windows</th></tr>${row('window to decision', total)}${inf.length ? row('inference', inf) : ''}</table>`;
 }
 
