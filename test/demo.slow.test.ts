@@ -12,7 +12,7 @@ t.test(
     const r = demo(dir);
     t.equal(r.status, 0, r.stderr);
     const out = r.stdout;
-    const used = /model driver-stress-drivedb 0\.1\.0 \(int8, labels low\/medium\/high\) on (\w+)/.exec(
+    const used = /model driver-stress-drivedb 0\.1\.0 \(int8, labels low\/medium\/high: stress levels\) on (\w+)/.exec(
       out,
     )?.[1];
     const order = ['tensorrt', 'cuda', 'cpu'];

@@ -181,11 +181,13 @@ export async function runDemo(
 
 function printModel(daemon: Daemon, out: (l: string) => void): void {
   const { pkg, engine } = daemon;
+  // What the labels measure, as the training named its label column (drivedb: stress).
+  const kind = pkg.manifest.training?.labelColumn;
   const { absent, failed } = describeSkipped(engine.provider, engine.skipped);
   if (absent) out(color(2, absent));
   for (const skip of failed) out(`execution provider ${skip.provider} skipped: ${skip.reason}`);
   out(
-    `model ${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}, labels ${pkg.manifest.labels.join('/')}) on ${engine.provider}, warm-up ${engine.warmupMs.toFixed(0)} ms`,
+    `model ${pkg.manifest.name} ${pkg.manifest.version} (${pkg.manifest.precision}, labels ${pkg.manifest.labels.join('/')}${kind ? `: ${kind} levels` : ''}) on ${engine.provider}, warm-up ${engine.warmupMs.toFixed(0)} ms`,
   );
 }
 
@@ -203,7 +205,7 @@ function printProgressEachMinute(
     out(
       color(
         2,
-        `-- ${minute} min of ECG: ${w.good + w.acceptable} usable / ${w.unusable} unusable windows, ${received()} emotion events received`,
+        `-- ${minute} min of ECG: ${w.good + w.acceptable} usable / ${w.unusable} unusable windows, ${received()} events on the emotion topic`,
       ),
     );
   });
