@@ -13,6 +13,13 @@ import type { DaemonStats } from '../src/pipeline/events.js';
 import { freePort } from '../src/bench/harness/mosquitto.js';
 import type { EcgFrame, EcgSource, SourceState, SourceStats } from '../src/sources/source.js';
 
+// node:test's mock timers warn that they are experimental (Node 22) on first use: an expected
+// notice, not a failure, so it is kept off the test output; any other warning still prints.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((w: string | Error, ...rest: never[]) => {
+  if (!/MockTimers/.test(String(w))) emitWarning(w, ...rest);
+}) as typeof process.emitWarning;
+
 /** A connected sensor the test feeds by hand: one call, one frame of 50 samples at 500 Hz. */
 class HandSource implements EcgSource {
   onFrame: (f: EcgFrame, arrivalNs: bigint) => void = () => {};
