@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -117,3 +117,16 @@ t.test('a password in mqtt.url is never shown: config, doctor and the logs print
   t.notMatch(r.stdout, /s3cret/);
   t.match(r.stdout, /"url": "mqtt:\/\/car:\*\*\*@broker:1883"/);
 });
+
+t.test(
+  'what YAML only warns about (an unknown directive or tag) is refused in one line, not printed as a warning',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-cfg-warn-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'c.yaml');
+    await writeFile(file, '%FOO bar\n---\nlog: { level: debug }\n');
+    await t.rejects(loadConfig(file), /YAML syntax error at line 1, column 1: Unknown directive %FOO/);
+    await writeFile(file, 'log: !secret { level: debug }\n');
+    await t.rejects(loadConfig(file), /YAML syntax error at line 1, column \d+: Unresolved tag: !secret/);
+  },
+);

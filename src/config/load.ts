@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ErrorObject } from 'ajv';
 import { lazyValidator } from '../json-schema.js';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parseDocument, YAMLError } from 'yaml';
 import { type Config, configSchema } from './schema.js';
 import { ConfigError } from './errors.js';
 
@@ -29,25 +29,34 @@ function camel(segment: string): string {
   return segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
-/**
- * Applies ECG_EMOTIOND__SECTION__KEY=value overrides (`__` separates levels, SNAKE_CASE maps to
- * camelCase, values are read as YAML scalars: `60`, `null`, `true`, `text`).
- */
 /** Aliases a config may use: enough for any real file, far too few for an alias bomb. */
 const MAX_YAML_ALIASES = 50;
 
-/** YAML text as a value, or a ConfigError naming where it came from and what is wrong. */
+/**
+ * YAML text as a value, or a ConfigError naming where it came from and what is wrong. What the
+ * yaml package only warns about (an unknown directive or tag) is refused too: printed as a warning
+ * it would be noise on the console, and the value it leaves is not what the user wrote.
+ */
 function yamlValue(text: string, where: string): unknown {
+  let doc: ReturnType<typeof parseDocument>;
   try {
-    return parseYaml(text, { maxAliasCount: MAX_YAML_ALIASES }) as unknown;
+    doc = parseDocument(text, { logLevel: 'silent' });
+    const problem = doc.errors[0] ?? doc.warnings[0];
+    if (problem) throw problem;
+    return doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown;
   } catch (err) {
-    const at = err instanceof YAMLParseError ? err.linePos?.[0] : undefined;
+    const yamlErr = err instanceof YAMLError ? err : undefined;
+    const at = yamlErr?.linePos?.[0];
     throw new ConfigError(where, [
-      `YAML ${err instanceof YAMLParseError ? 'syntax error' : 'not accepted'}${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${(err as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+      `YAML ${yamlErr ? 'syntax error' : 'not accepted'}${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${(err as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
     ]);
   }
 }
 
+/**
+ * Applies ECG_EMOTIOND__SECTION__KEY=value overrides (`__` separates levels, SNAKE_CASE maps to
+ * camelCase, values are read as YAML scalars: `60`, `null`, `true`, `text`).
+ */
 export function applyEnv(config: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
   const applied: string[] = [];
   for (const [name, value] of Object.entries(env)) {
