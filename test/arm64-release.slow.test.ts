@@ -13,6 +13,9 @@ import { qemuMissing, underQemu } from './fixtures/qemu.js';
 const CPU = 'cortex-a76';
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 
+// Emulation is slow (inference about 90x): about 2 minutes alone, more beside other tests.
+t.setTimeout(20 * 60_000);
+
 interface Inspected {
   kernels: { arch: string; family: string; pairsSaturate: boolean; emulated: string | null };
   reference: { windows: number; maxAbsDiff: number; tolerance: number; probabilities: number[][] };

@@ -78,13 +78,14 @@ t.test('a package whose model.onnx changed is refused with the file named', asyn
 });
 
 t.test(
-  'the default config (tensorrt, cuda, cpu) logs why the GPU providers were skipped and runs on CPU',
+  'the default config (tensorrt, cuda, cpu) says in one info line that the GPU providers are not here (raw errors at debug) and runs on CPU',
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ecg-model-'));
     await buildModel({ arch, seed: 3, out: dir, name: 'tiny', builtBy: 'test' });
     const config = await loadConfig(undefined, { ECG_EMOTIOND__MODEL__DIR: dir });
     t.same(config.model.providers, ['tensorrt', 'cuda', 'cpu']);
-    const lines: { level: number; msg: string; provider?: string }[] = [];
+    const lines: { level: number; msg: string; provider?: string; reason?: string; skipped?: string[] }[] =
+      [];
     const sink = new Writable({
       write(chunk, _enc, done) {
         lines.push(
@@ -96,17 +97,29 @@ t.test(
         done();
       },
     });
-    const { engine } = await startModel(config.model, createLogger('info', sink));
+    const { engine } = await startModel(config.model, createLogger('debug', sink));
     t.teardown(() => engine.close());
     t.equal(engine.provider, 'cpu');
-    const warnings = lines.filter((l) => l.level === 40);
+    // Providers this machine lacks: one info line naming them, their raw errors at debug level only.
     t.same(
-      warnings.map((l) => l.provider),
+      lines.filter((l) => l.level >= 40),
+      [],
+      'no warning for a provider that is not there',
+    );
+    const info = lines.filter((l) => l.level === 30 && l.skipped);
+    t.same(
+      info.map((l) => l.skipped),
+      [['tensorrt', 'cuda']],
+    );
+    t.match(info[0].msg, /^inference runs on cpu: .*tensorrt.*cuda.*not available/);
+    const raw = lines.filter((l) => l.level === 20 && l.provider);
+    t.same(
+      raw.map((l) => l.provider),
       ['tensorrt', 'cuda'],
     );
     t.ok(
-      warnings.every((l) => /skipped: .*shared library/.test(l.msg)),
-      JSON.stringify(warnings),
+      raw.every((l) => /shared library/.test(l.reason ?? '')),
+      JSON.stringify(raw),
     );
     t.match(lines.at(-1)!.msg, /model tiny 0\.1\.0 \(fp32\) running on cpu/);
   },
