@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { PROJECT_ROOT, sharedDataDir } from '../src/paths.js';
-import { buildRelease } from './fixtures/release.js';
+import { buildRelease, releaseTestedAlready } from './fixtures/release.js';
 import { qemuMissing, underQemu } from './fixtures/qemu.js';
 
 // The Jetson's target, run: the linux-arm64 release as built for it, on an emulated Cortex-A76
@@ -25,7 +25,9 @@ t.test(
   'the linux-arm64 release runs under qemu-user: version, model check against x64, analyze identical to x64, demo on a real broker',
   {
     skip:
-      process.arch !== 'x64' ? 'runs the arm64 release from an x64 host' : (qemuMissing('aarch64') ?? false),
+      process.arch !== 'x64'
+        ? 'runs the arm64 release from an x64 host'
+        : releaseTestedAlready() || (qemuMissing('aarch64') ?? false),
   },
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ecg-arm64-'));

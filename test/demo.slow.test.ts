@@ -12,9 +12,10 @@ t.test(
     const r = demo(dir);
     t.equal(r.status, 0, r.stderr);
     const out = r.stdout;
-    const used = /model driver-stress-drivedb 0\.1\.0 \(int8, labels low\/medium\/high: stress levels\) on (\w+)/.exec(
-      out,
-    )?.[1];
+    const used =
+      /model driver-stress-drivedb 0\.1\.0 \(int8, labels low\/medium\/high: stress levels\) on (\w+)/.exec(
+        out,
+      )?.[1];
     const order = ['tensorrt', 'cuda', 'cpu'];
     t.ok(used && order.includes(used), `on ${used}`);
     // Read from the platform: the providers ahead of the one in use that this machine lacks are
