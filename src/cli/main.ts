@@ -216,11 +216,19 @@ export function buildProgram(): Command {
     .option('--record <record>', 'another record')
     .option('--broker <url>', 'use this broker instead of the embedded one')
     .option('--speed <x>', 'playback speed, × real time', numberArg('--speed'), 40)
+    .option('--to <s>', 'play only the first S seconds of the record', numberArg('--to'))
     .option('--config <file>', 'YAML config')
     .option('--out-dir <dir>', 'where the event log and the HTML report go', 'demo-output')
     .action(
-      async (o: { record?: string; broker?: string; speed: number; config?: string; outDir: string }) => {
-        await (await import('../daemon/demo.js')).runDemo(o);
+      async (o: {
+        record?: string;
+        broker?: string;
+        speed: number;
+        to?: number;
+        config?: string;
+        outDir: string;
+      }) => {
+        await (await import('../daemon/demo.js')).runDemo({ ...o, toS: o.to });
       },
     );
 

@@ -21,6 +21,8 @@ export interface DemoOptions {
   broker?: string;
   /** Playback speed (× real time). */
   speed?: number;
+  /** Play only the first this many seconds of the record. */
+  toS?: number;
   config?: string;
   /** Where the event log and the HTML report go. */
   outDir?: string;
@@ -132,6 +134,7 @@ export async function runDemo(
   let daemon: Daemon | undefined;
   const source = await RecordSource.open(record, {
     speed,
+    durationS: o.toS,
     pace: () => daemon?.drained() ?? Promise.resolve(),
   });
   await mkdir(outDir, { recursive: true });
