@@ -36,6 +36,7 @@ const HWCAP2_I8MM = 1n << 13n;
 
 /** Measures the host's INT8 kernels (one tiny session, a few milliseconds). */
 export async function probeInt8Kernels(): Promise<Int8Kernels> {
+  const emulatedBy = emulation(); // read before onnxruntime's threads start
   const session = await ort.InferenceSession.create(PROBE_BYTES(), {
     executionProviders: ['cpu'],
     logSeverityLevel: 4,
@@ -44,8 +45,12 @@ export async function probeInt8Kernels(): Promise<Int8Kernels> {
   const y = (await session.run({ a })).y.data as Uint8Array;
   await session.release();
   if (y[1] !== EXACT) throw new Error(`INT8 probe: the control column gave ${y[1]}, not ${EXACT}`);
-  const emulated = emulation();
-  const features = emulated && process.arch === 'x64' ? [] : featuresOf(process.arch);
+  const hostFeatures = featuresOf(process.arch);
+  // qemu-x86_64 passes the host's /proc/cpuinfo through: saturating sums on a CPU whose flags
+  // claim VNNI mean the code runs on another, emulated CPU, even where the process name hides it.
+  const contradicted = process.arch === 'x64' && y[0] !== EXACT && hostFeatures.includes('avx512_vnni');
+  const emulated = emulatedBy ?? (contradicted ? qemuName() : null);
+  const features = emulated && process.arch === 'x64' ? [] : hostFeatures;
   return {
     arch: process.arch,
     features,
@@ -100,6 +105,9 @@ function familyOf(arch: string, f: string[], saturates: boolean): string {
   if (f.includes('avx2')) return 'AVX2, no VNNI (vpmaddubsw)';
   return saturates ? 'no VNNI (vpmaddubsw)' : 'features unknown';
 }
+
+const qemuName = () =>
+  `qemu-${process.arch === 'x64' ? 'x86_64' : 'aarch64'}${process.env.QEMU_CPU ? ` -cpu ${process.env.QEMU_CPU}` : ''}`;
 
 /** qemu-user shows itself in /proc/self/status; its CPU model is in QEMU_CPU when set there. */
 function emulation(): string | null {
