@@ -36,7 +36,7 @@ const HWCAP2_I8MM = 1n << 13n;
 
 /** Measures the host's INT8 kernels (one tiny session, a few milliseconds). */
 export async function probeInt8Kernels(): Promise<Int8Kernels> {
-  const emulatedBy = emulation(); // read before onnxruntime's threads start
+  const emulatedBy = emulation();
   const session = await ort.InferenceSession.create(PROBE_BYTES(), {
     executionProviders: ['cpu'],
     logSeverityLevel: 4,
@@ -47,7 +47,8 @@ export async function probeInt8Kernels(): Promise<Int8Kernels> {
   if (y[1] !== EXACT) throw new Error(`INT8 probe: the control column gave ${y[1]}, not ${EXACT}`);
   const hostFeatures = featuresOf(process.arch);
   // qemu-x86_64 passes the host's /proc/cpuinfo through: saturating sums on a CPU whose flags
-  // claim VNNI mean the code runs on another, emulated CPU, even where the process name hides it.
+  // claim VNNI mean the code runs on another, emulated CPU, even where the process name does not
+  // say so (Node 24 names its main thread MainThread).
   const contradicted = process.arch === 'x64' && y[0] !== EXACT && hostFeatures.includes('avx512_vnni');
   const emulated = emulatedBy ?? (contradicted ? qemuName() : null);
   const features = emulated && process.arch === 'x64' ? [] : hostFeatures;
