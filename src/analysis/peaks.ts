@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { RecordError } from '../records/errors.js';
 import { recordKind } from '../records/open.js';
-import { openWfdb } from '../records/wfdb.js';
+import { openWfdb, wfdbBase } from '../records/wfdb.js';
 import { readAnnotations } from '../records/wfdb-annotations.js';
 import { resolveRecord } from '../records/resolve.js';
 import { type AnalyzeOptions, analyzeRecord, type RecordAnalysis } from './analyze-record.js';
@@ -45,7 +45,7 @@ export async function expandRecords(args: readonly string[], annotator: string):
     );
     if (!isDir) {
       if (recordKind(arg) !== 'wfdb') throw new RecordError(arg, 'reference annotations need a WFDB record');
-      out.push(arg.replace(/\.(hea|dat)$/, ''));
+      out.push(wfdbBase(arg));
       continue;
     }
     const names = await readdir(arg);

@@ -38,9 +38,8 @@ const MAX_YAML_ALIASES = 50;
  * it would be noise on the console, and the value it leaves is not what the user wrote.
  */
 function yamlValue(text: string, where: string): unknown {
-  let doc: ReturnType<typeof parseDocument>;
   try {
-    doc = parseDocument(text, { logLevel: 'silent' });
+    const doc = parseDocument(text, { logLevel: 'silent' });
     const problem = doc.errors[0] ?? doc.warnings[0];
     if (problem) throw problem;
     return doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown;

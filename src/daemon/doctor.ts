@@ -212,13 +212,19 @@ async function unitSandbox(c: Config, unitFile: string | undefined): Promise<Che
         (a) => a.map((x) => x.address),
         () => [],
       );
-  const blocked = addresses.filter((a) => !ipVerdict(rules, a).allowed);
+  const verdicts = addresses.map((a) => ({ address: a, ...ipVerdict(rules, a) }));
+  const blocked = verdicts.filter((v) => !v.allowed).map((v) => v.address);
   if (addresses.length > 0 && blocked.length === addresses.length)
     problems.push(
-      `blocks the broker ${host} (${blocked.join(', ')}: ${ipVerdict(rules, blocked[0]).rule}): add IPAddressAllow=${blocked.map((a) => (isIP(a) === 6 ? `${a}/128` : `${a}/32`)).join(' ')} in a drop-in (systemctl edit ${UNIT_NAME}; README "The broker's address")`,
+      `blocks the broker ${host} (${blocked.join(', ')}: ${verdicts[0].rule}): add IPAddressAllow=${blocked.map((a) => (isIP(a) === 6 ? `${a}/128` : `${a}/32`)).join(' ')} in a drop-in (systemctl edit ${UNIT_NAME}; README "The broker's address")`,
     );
   else if (addresses.length > 0)
-    admitted.push(`the broker ${host} (${addresses.filter((a) => !blocked.includes(a)).join(', ')})`);
+    admitted.push(
+      `the broker ${host} (${verdicts
+        .filter((v) => v.allowed)
+        .map((v) => v.address)
+        .join(', ')})`,
+    );
   if (problems.length > 0)
     return [{ verdict: 'FAIL', name: 'unit', detail: `${file} ${problems.join('; ')}` }];
   return [

@@ -61,9 +61,8 @@ export class Pipeline {
   readonly decider: EmotionDecider;
   readonly stats: PipelineStats;
   private inflight: Promise<void> = Promise.resolve();
-  /** What the last decision was made with: an episode ended by finish() reports it. */
-  private lastContext: EmotionContext | null = null;
-  private lastIndex = 0;
+  /** What the last decision was made with, and its window: an episode ended by finish() reports them. */
+  private lastDecided: { context: EmotionContext; index: number } | null = null;
   private readonly events: EventBus<PipelineEvents>;
 
   constructor(private readonly o: PipelineOptions) {
@@ -163,7 +162,7 @@ export class Pipeline {
   ): void {
     const decisions = this.decider.push({ probabilities, quality, ...bounds });
     if (!decisions.length) return;
-    this.lastContext = {
+    const context = {
       heartRateBpm: finite(heartRateBpm),
       signalQuality: quality,
       model: modelRef(this.o.pkg.manifest),
@@ -171,20 +170,19 @@ export class Pipeline {
       inferenceMs,
       totalMs,
     };
-    this.lastIndex = index;
+    this.lastDecided = { context, index };
     this.emitDecisions(decisions);
   }
 
   /** After the last window of a record: its open episode ends (reason `source_ended`). */
   async finish(): Promise<void> {
     await this.inflight;
-    if (this.lastContext) this.emitDecisions(this.decider.finish());
+    this.emitDecisions(this.decider.finish());
   }
 
   private emitDecisions(decisions: EmotionDecision[]): void {
-    if (!decisions.length || !this.lastContext) return;
-    const context = this.lastContext;
-    const index = this.lastIndex;
+    if (!decisions.length || !this.lastDecided) return;
+    const { context, index } = this.lastDecided;
     for (const decision of decisions) {
       this.stats.events[decision.type]++;
       this.events.emit('emotion', { decision, context, index, decidedNs: process.hrtime.bigint() });

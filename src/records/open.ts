@@ -5,7 +5,7 @@ import { openEdf } from './edf.js';
 import { RecordError } from './errors.js';
 import { resolveRecord } from './resolve.js';
 import type { ChannelReader } from './types.js';
-import { openWfdb } from './wfdb.js';
+import { openWfdb, wfdbBase } from './wfdb.js';
 
 export interface OpenOptions {
   channel?: number | string;
@@ -43,7 +43,7 @@ async function openAnyChannel(path: string, options: OpenOptions): Promise<Chann
   if (kind === 'edf') return (await openEdf(path)).channel(options.channel ?? 0);
   if (kind === 'csv')
     return openCsv(path, { sampleRateHz: options.sampleRateHz ?? 0, channel: options.channel });
-  const base = path.replace(/\.(hea|dat)$/, '');
+  const base = wfdbBase(path);
   if (!existsSync(`${base}.hea`)) {
     throw new RecordError(
       path,

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ecgDataDir } from '../paths.js';
+import { wfdbBase } from './wfdb.js';
 
 /** Whether a record (WFDB without extension, or a file, or a folder of records) exists at `path`. */
-const exists = (path: string) => existsSync(path) || existsSync(`${path.replace(/\.(hea|dat)$/, '')}.hea`);
+const exists = (path: string) => existsSync(path) || existsSync(`${wfdbBase(path)}.hea`);
 
 /**
  * A record as the user named it: the path itself when it is there, else the same name inside the

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { RecordError } from './errors.js';
+import { wfdbBase } from './wfdb.js';
 
 /** One annotation of a WFDB annotation file (MIT format, e.g. `.atr`, `.qrs`). */
 export interface Annotation {
@@ -140,7 +141,7 @@ export function parseAnnotations(buf: Buffer, file: string): Annotation[] {
 
 /** Reads `<record>.<annotator>`, e.g. readAnnotations('mitdb/100', 'atr'). */
 export async function readAnnotations(recordPath: string, annotator: string): Promise<Annotation[]> {
-  const file = `${recordPath.replace(/\.(hea|dat)$/, '')}.${annotator}`;
+  const file = `${wfdbBase(recordPath)}.${annotator}`;
   let buf: Buffer;
   try {
     buf = await readFile(file);

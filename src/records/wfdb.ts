@@ -29,9 +29,12 @@ export interface WfdbRecord {
   channel(selector: number | string): ChannelReader;
 }
 
+/** A WFDB record's name: its path without extension, also when given with `.hea` or `.dat`. */
+export const wfdbBase = (path: string): string => path.replace(/\.(hea|dat)$/, '');
+
 /** Opens a WFDB record named by its path without extension (as PhysioNet tools do). */
 export async function openWfdb(recordPath: string): Promise<WfdbRecord> {
-  const path = recordPath.replace(/\.(hea|dat)$/, '');
+  const path = wfdbBase(recordPath);
   const headerFile = `${path}.hea`;
   let text: string;
   try {
