@@ -30,7 +30,8 @@ t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV
     Object.values(training.perClass).reduce((a, b) => a + b, 0),
     training.windows,
   );
-  t.same(training.records, ['drive05', 'drive06']);
+  // drive06 stays out: the demo plays an excerpt of it, so the demo shows held-out windows.
+  t.same(training.records, ['drive05']);
   const metrics = m.metrics as {
     folds: { testGroups: string[]; testWindows: number; accuracy: number; macroF1: number }[];
     meanAccuracy: number;
@@ -39,7 +40,7 @@ t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV
   t.equal(metrics.folds.length, 5);
   const groups = metrics.folds.flatMap((f) => f.testGroups);
   t.equal(new Set(groups).size, groups.length, 'no segment tested in two folds');
-  t.equal(groups.length, 14, 'every drivedb segment of both drives tested once');
+  t.equal(groups.length, 7, 'every drivedb segment of drive05 tested once');
   t.equal(
     metrics.folds.reduce((a, f) => a + f.testWindows, 0),
     training.windows,
@@ -49,7 +50,7 @@ t.test('the shipped demo model: verified, INT8, at most 10 MB, honest grouped-CV
   t.ok(metrics.quantization.top1Agreement >= 0.98, `int8 agreement ${metrics.quantization.top1Agreement}`);
   // Measured on recordings it was not calibrated on too, each named in the manifest.
   const heldOut = metrics.quantization.heldOut;
-  t.same(Object.keys(heldOut.records).sort(), ['118e12', '119', '201', 'drive05']);
+  t.same(Object.keys(heldOut.records).sort(), ['118e12', '119', '201', 'drive06']);
   t.ok(heldOut.top1 >= 0.99, `int8 agreement on records not calibrated on: ${heldOut.top1}`);
   const { records, ...together } = heldOut;
   t.same(together, pooled(Object.values(records)), 'the overall figure is the records pooled');

@@ -67,9 +67,14 @@ t.test('the demo writes an event log and a report that chromium renders as the l
   t.match(html, /always answering "(low|medium|high)" would match \d+\.\d %/);
   t.match(
     html,
-    /driver-stress-drivedb was trained on drive05, drive06 \(its manifest\): on any of those recordings this is in-sample agreement/,
+    /held-out: drive06 is not in driver-stress-drivedb&#39;s training data \(trained on drive05\)\. \d+ inferred windows inside labelled segments; the most probable class matches the label in \d+ \(\d+\.\d %, held-out agreement\)/,
   );
   t.match(html, /this model shows no evidence of recognising anything/);
+  // The figure itself says whether its windows were in the training data, not only the text below.
+  t.match(
+    html,
+    /aria-label="class probabilities, held-out">\s*<text[^>]*>held-out: drive06 is not in driver-stress-drivedb/,
+  );
 });
 
 t.test('signal quality renders in proportion to the windows of each class', async (t) => {
@@ -120,7 +125,9 @@ t.test('signal quality renders in proportion to the windows of each class', asyn
   px.forEach((p, k) =>
     t.ok(Math.abs(p / total - expected[k]) < 0.02, `${(p / total).toFixed(3)} ≈ ${expected[k]}`),
   );
-  t.match(await readFile(out, 'utf8'), /none \(the recording has no labels file\)/);
+  const html = await readFile(out, 'utf8');
+  t.match(html, /none \(the recording has no labels file\)/);
+  t.match(html, /<h2>Class probabilities, live<\/h2>/, 'a sensor stream is never training data');
 });
 
 t.test(

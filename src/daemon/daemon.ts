@@ -189,6 +189,7 @@ export class Daemon {
       provider: this.engine.provider,
       source: this.source.name,
       ...(this.source.record ? { record: this.source.record } : {}),
+      ...(this.source.origin ? { origin: this.source.origin } : {}),
     });
     this.wireSource();
     this.source.start();

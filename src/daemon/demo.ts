@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { writeReport } from '../report/write-report.js';
+import { trainingOverlap } from '../report/training-overlap.js';
 import { RecordSource } from '../sources/record-source.js';
 import { Daemon } from './daemon.js';
 import { evidenceOf } from '../model/package/evidence.js';
@@ -239,7 +240,17 @@ function printSummary(
   out(
     `  MQTT       ${seen.messages} messages on ${base}/#, ${seen.invalid.length} not matching their schema${seen.invalid.length ? `: ${seen.invalid[0]}` : ''}`,
   );
-  out(`  model      ${m.name}: ${evidenceOf(m).text}`);
+  const evidence = evidenceOf(m);
+  out(`  model      ${m.name}: ${evidence.text}`);
+  const { name, record, origin } = source;
+  const overlap = trainingOverlap({
+    model: m.name,
+    trainedOn: evidence.trainedOn,
+    source: name,
+    record,
+    origin,
+  });
+  out(`  recording  ${overlap.text}`);
 }
 
 /** Waits (up to 5 s) for the broker to acknowledge every stored event, then for deliveries to land. */

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { DATA_FETCH_HINT, ecgDataDir } from '../paths.js';
 import { openCsv } from './csv.js';
 import { openEdf } from './edf.js';
@@ -21,6 +22,10 @@ export function recordKind(path: string): RecordKind {
   if (/\.(csv|txt|tsv)$/i.test(path)) return 'csv';
   return 'wfdb';
 }
+
+/** A record's name as a training list names it: `drive06` for `…/drivedb/drive06`, `x` for `…/x.edf`. */
+export const recordName = (path: string): string =>
+  basename(path).replace(/\.(hea|dat|edf|bdf|csv|txt|tsv)$/i, '');
 
 /** Sample rates a record may have to be read as ECG (the resampler takes any ratio in between). */
 export const RECORD_RATE_HZ = { min: 1, max: 100_000 } as const;

@@ -17,6 +17,11 @@ export interface ChannelInfo {
   /** Smallest and largest representable digital values (ADC rails), when known. */
   digitalMin: number | null;
   digitalMax: number | null;
+  /**
+   * The recording this one was cut from, when its header says so (a WFDB comment line
+   * `# excerpt of drivedb/drive06 …`): the report asks the model's training records about it.
+   */
+  origin?: string;
 }
 
 /** Whether a digital value sits at the channel's ADC rails (the signal was clipped there). */

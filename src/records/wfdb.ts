@@ -138,6 +138,15 @@ function adcRange(s: WfdbSignal): [number, number] {
   return [lo, hi];
 }
 
+/** `# excerpt of drivedb/drive06 from 840 s`: the cut's source recording, by its record name. */
+function excerptOrigin(comments: string[]): { origin?: string } {
+  for (const c of comments) {
+    const m = /^excerpt of (\S+)/.exec(c);
+    if (m) return { origin: basename(m[1]) };
+  }
+  return {};
+}
+
 function makeChannelReader(
   recordPath: string,
   header: WfdbHeader,
@@ -160,6 +169,7 @@ function makeChannelReader(
     baseline: sig.baseline,
     digitalMin,
     digitalMax,
+    ...excerptOrigin(header.comments),
   };
   const scale = (mvScale ?? 1) / sig.gain;
   return {

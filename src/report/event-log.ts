@@ -40,6 +40,8 @@ export interface StartRecord {
   source: string;
   /** A replayed record, when known: the report looks for its labels beside it. */
   record?: string;
+  /** The recording it is, or was cut from: compared with `model.trainedOn`. Absent in older logs. */
+  origin?: string;
   modelRateHz: number;
 }
 
@@ -171,6 +173,7 @@ export class EventLogWriter {
     provider: string;
     source: string;
     record?: string;
+    origin?: string;
   }): void {
     const m = o.manifest;
     const start: StartRecord = {
@@ -188,6 +191,7 @@ export class EventLogWriter {
       provider: o.provider,
       source: o.source,
       ...(o.record ? { record: o.record } : {}),
+      ...(o.origin ? { origin: o.origin } : {}),
       modelRateHz: m.input.sampleRateHz,
     };
     this.start = start;

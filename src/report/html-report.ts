@@ -3,6 +3,7 @@ import type { Segment } from '../records/segments.js';
 import { ecgSamples, ecgSeconds, type EventLog, type WindowRecord } from './event-log.js';
 import { clock, esc, linePath, px, scale, ticks, timeAxis, valueAxis } from './svg.js';
 import { percentileOfSorted as percentile } from '../percentile.js';
+import { trainingOverlap } from './training-overlap.js';
 
 export interface ReportOptions {
   /** The recording's labelled segments (stream seconds), when it has them. */
@@ -283,10 +284,11 @@ function probabilities(
   tEnd: number,
   segments: Segment[] | undefined,
 ): string {
-  const H = 240;
+  const H = 262;
   const labels = log.start.model.labels;
   const color = (label: string) => COLORS.labels[Math.max(0, labels.indexOf(label)) % COLORS.labels.length];
-  const y = scale(0, 1, H - 24, 62);
+  const y = scale(0, 1, H - 24, 84);
+  const overlap = overlapOf(log);
   const inferred = log.windows.filter((w) => w.p);
   const hop = medianHop(log.windows);
   const lines = labels
@@ -305,26 +307,33 @@ function probabilities(
     (x(b) - x(a) > 60 ? `<text x="${px(x(a) + 4)}" y="${yTop + 13}" class="lbl">${esc(text)}</text>` : '');
   const truth = (segments ?? [])
     .filter((g) => g.startS < tEnd)
-    .map((g) => band(g.startS, Math.min(g.endS, tEnd), 8, tint(color(g.label)), `${g.name}: ${g.label}`))
+    .map((g) => band(g.startS, Math.min(g.endS, tEnd), 30, tint(color(g.label)), `${g.name}: ${g.label}`))
     .join('');
   const episodes: string[] = [];
   let open: { label: string; t: number } | null = null;
   for (const e of log.events) {
     if (e.type === 'new') open = { label: e.label, t: e.t };
     else if (e.type === 'end' && open) {
-      episodes.push(band(open.t, e.t, 32, color(open.label), open.label));
+      episodes.push(band(open.t, e.t, 54, color(open.label), open.label));
       open = null;
     }
   }
-  if (open) episodes.push(band(open.t, tEnd, 32, color(open.label), open.label));
+  if (open) episodes.push(band(open.t, tEnd, 54, color(open.label), open.label));
   const key = labels.map((l) => `<span class="key" style="background:${color(l)}"></span>${esc(l)}`).join('');
-  return `<h2>Class probabilities</h2>
+  // Whether these windows were in the model's training data, in the figure itself.
+  return `<h2>Class probabilities, ${overlap.kind}</h2>
 <div class="note">${key} · top band: the recording's labels${segments ? '' : ' (none)'} · second band: the episodes the daemon published</div>
-<svg width="${W}" height="${H}" role="img" aria-label="class probabilities">
-<text x="${L - 6}" y="21" class="tick" text-anchor="end">labels</text><text x="${L - 6}" y="45" class="tick" text-anchor="end">episodes</text>
+<svg width="${W}" height="${H}" role="img" aria-label="class probabilities, ${overlap.kind}">
+<text x="${L}" y="16" class="lbl" font-weight="600">${esc(overlap.text)}</text>
+<text x="${L - 6}" y="43" class="tick" text-anchor="end">labels</text><text x="${L - 6}" y="67" class="tick" text-anchor="end">episodes</text>
 ${truth}${episodes.join('')}${valueAxis(y, 0, 1, L, L + PW, '')}${lines}
 ${timeAxis(x, 0, tEnd, H - 22)}</svg>`;
 }
+
+const overlapOf = (log: EventLog) => {
+  const s = log.start;
+  return trainingOverlap({ ...s, model: s.model.name, trainedOn: s.model.trainedOn });
+};
 
 function latency(windows: WindowRecord[]): string {
   const total = windows
@@ -395,9 +404,13 @@ function agreement(log: EventLog, segments: Segment[]): string {
   const counts = m.map((r) => r.reduce((a, b) => a + b, 0));
   const top = counts.indexOf(Math.max(...counts));
   const majority = counts[top] / n;
-  const trained = model.trainedOn?.length
-    ? `${esc(model.name)} was trained on ${model.trainedOn.map(esc).join(', ')} (its manifest): on any of those recordings this is in-sample agreement, not evidence of recognising anything on other drivers.`
-    : `${esc(model.name)}'s manifest names no training recordings.`;
+  const overlap = overlapOf(log);
+  const meaning =
+    overlap.kind === 'in-sample'
+      ? ' In-sample agreement: the model saw these windows in training, so this is no evidence of recognising anything on other drivers.'
+      : overlap.kind === 'unknown'
+        ? ' Whether the model saw these windows in training is unknown.'
+        : '';
   const evidence = model.evidence ? ` Its own figures: ${esc(model.evidence)}.` : '';
-  return `<h2>Against the labels</h2><div class="note">${n} inferred windows inside labelled segments; the most probable class matches the label in ${hits} (${((100 * hits) / n).toFixed(1)} %); always answering "${esc(labels[top])}" would match ${(100 * majority).toFixed(1)} %. ${trained}${evidence}</div><table>${head}${rows}</table>`;
+  return `<h2>Against the labels, ${overlap.kind}</h2><div class="note">${esc(overlap.text)}. ${n} inferred windows inside labelled segments; the most probable class matches the label in ${hits} (${((100 * hits) / n).toFixed(1)} %, ${overlap.kind} agreement); always answering "${esc(labels[top])}" would match ${(100 * majority).toFixed(1)} %.${meaning}${evidence}</div><table>${head}${rows}</table>`;
 }

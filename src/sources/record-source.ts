@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import { resolveRecord } from '../records/resolve.js';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { SampleFlag } from '../dsp/flags.js';
-import { openChannel } from '../records/open.js';
+import { openChannel, recordName } from '../records/open.js';
 import { atRail, type ChannelInfo, type ChannelReader } from '../records/types.js';
 import type { EcgFrame, EcgSource, SourceState, SourceStats } from './source.js';
 
@@ -31,6 +31,7 @@ export class RecordSource implements EcgSource {
   state: SourceState = 'disconnected';
   readonly name: string;
   readonly record: string;
+  readonly origin: string;
   readonly info: ChannelInfo;
   /** Seconds of ECG played so far (over every loop). */
   positionS = 0;
@@ -57,6 +58,7 @@ export class RecordSource implements EcgSource {
     this.info = reader.info;
     this.name = `record:${basename(path)}`;
     this.record = path;
+    this.origin = this.info.origin ?? recordName(path);
     const n = Math.max(1, Math.round((o.frameS ?? 0.25) * this.info.sampleRateHz));
     this.frame = { mv: new Float64Array(n), flags: new Uint8Array(n), length: 0, sampleRateHz: 0 };
     this.frame.sampleRateHz = this.info.sampleRateHz;

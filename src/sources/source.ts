@@ -54,6 +54,8 @@ export interface EcgSource {
   readonly name: string;
   /** The record a replaying source plays (the report looks for its labels beside it). */
   readonly record?: string;
+  /** The recording a replayed record is, or was cut from (whether a model trained on it). */
+  readonly origin?: string;
   start(): void;
   stop(): Promise<void>;
 }
