@@ -27,8 +27,11 @@ async function cli(...args: string[]): Promise<{ status: number; stdout: string;
 }
 const WFDB = catalog().filter((f) => f.path.startsWith('wfdb/'));
 
-/** A local mirror of the shared data that honours Range, records each request, and can corrupt a file. */
-async function mirror(corrupt?: string) {
+/**
+ * A local mirror of the shared data that honours Range, records each request, and can corrupt a
+ * file, close every connection after its response (as an HTTP/1.0 server does), or stall halfway.
+ */
+async function mirror(corrupt?: string, o: { close?: boolean; stallAfterHalf?: boolean } = {}) {
   const requests: { path: string; range?: string }[] = [];
   const server = createServer(async (req: IncomingMessage, res) => {
     const path = decodeURIComponent(req.url!.slice(1));
@@ -37,7 +40,11 @@ async function mirror(corrupt?: string) {
     if (!bytes) return void res.writeHead(404).end();
     if (path === corrupt) bytes[bytes.length >> 1] ^= 0xff;
     const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
-    res.writeHead(from ? 206 : 200, { 'content-length': bytes.length - from });
+    res.writeHead(from ? 206 : 200, {
+      'content-length': bytes.length - from,
+      ...(o.close ? { connection: 'close' } : {}),
+    });
+    if (o.stallAfterHalf) return void res.write(bytes.subarray(from, bytes.length >> 1)); // then nothing
     res.end(bytes.subarray(from));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -77,6 +84,25 @@ t.test(
     t.equal(m.requests.length, WFDB.length, 'no request for files already there');
   },
 );
+
+t.test('data fetch from a mirror that closes every connection, and from one that stalls', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-data-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Large files whose bodies wait on the disk while the server closes: fetch() crashed here.
+  const closing = await mirror(undefined, { close: true });
+  t.teardown(closing.close);
+  const run = await cli('data', 'fetch', 'drivedb', 'mitdb', '--dir', dir, '--mirror', closing.url);
+  t.equal(run.status, 0, run.stderr);
+  const sets = catalog().filter((f) => /^(drivedb|mitdb)\//.test(f.path));
+  t.match(run.stdout, new RegExp(`${sets.length} files fetched .*every sha256 as listed`));
+
+  const stalling = await mirror(undefined, { stallAfterHalf: true });
+  t.teardown(stalling.close);
+  await t.rejects(
+    fetchData({ dir: join(dir, 'stalled'), sets: ['wfdb'], mirror: stalling.url, stallMs: 300 }),
+    { message: /^http:\/\/127\.0\.0\.1:\d+\/wfdb\/\S+: no data for 0\.3 s$/ },
+  );
+});
 
 t.test(
   'data fetch refuses a file whose sha256 is not the listed one, in one line, and keeps nothing of it',

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { get as httpGet, type ClientRequest, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { UnavailableError } from '../errors.js';
 import { RecordError } from '../records/errors.js';
@@ -16,6 +17,8 @@ export interface FetchOptions {
   /** One base URL holding the same folders, instead of PhysioNet's. */
   mirror?: string;
   log?: (line: string) => void;
+  /** A server silent this long (before or during a body) fails the fetch, named. Default 30 s. */
+  stallMs?: number;
 }
 
 export interface FetchResult {
@@ -51,7 +54,7 @@ export async function fetchData(o: FetchOptions): Promise<FetchResult> {
     await mkdir(dirname(target), { recursive: true });
     const part = `${target}.part`;
     if ('repoFile' in f.source) await copyFile(f.source.repoFile, part);
-    else await download(f.source.url, part, o.log);
+    else await download(f.source.url, part, o.stallMs ?? STALL_MS, o.log);
     const got = await sha256Of(part);
     if (got !== f.sha256) {
       await rm(part, { force: true });
@@ -69,24 +72,69 @@ export async function fetchData(o: FetchOptions): Promise<FetchResult> {
   return result;
 }
 
+const STALL_MS = 30_000;
+
 /** GET into `part`, continuing an earlier partial download when the server honours Range. */
-async function download(url: string, part: string, log?: (line: string) => void): Promise<void> {
+async function download(
+  url: string,
+  part: string,
+  stallMs: number,
+  log?: (line: string) => void,
+): Promise<void> {
   const have = existsSync(part) ? (await stat(part)).size : 0;
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {} });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new UnavailableError(`${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  const res = await get(url, have ? { Range: `bytes=${have}-` } : {}, stallMs);
+  if (res.statusCode === 416 && have) return void res.resume(); // the part is already whole; its sha256 decides
+  if (res.statusCode !== 200 && res.statusCode !== 206) {
+    res.resume();
+    throw new UnavailableError(`${url}: HTTP ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
   }
-  if (res.status === 416 && have) return; // the part is already whole; its sha256 decides
-  if (!res.ok || !res.body) throw new UnavailableError(`${url}: HTTP ${res.status} ${res.statusText}`);
-  const resumed = res.status === 206;
+  const resumed = res.statusCode === 206;
   if (resumed) log?.(`resuming ${url} at ${formatBytes(have)}`);
-  await pipeline(
-    Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-    createWriteStream(part, { flags: resumed ? 'a' : 'w' }),
-  );
+  try {
+    await pipeline(res, createWriteStream(part, { flags: resumed ? 'a' : 'w' }));
+  } catch (err) {
+    throw new UnavailableError(`${url}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * One GET, following up to five redirects. node:http rather than fetch(): Node 22's bundled undici
+ * throws an uncatchable assertion when a server closes the connection while the body waits on the
+ * disk (nodejs/undici#5360), which an HTTP/1.0 mirror such as `python3 -m http.server` does.
+ */
+function get(
+  url: string,
+  headers: Record<string, string>,
+  stallMs: number,
+  redirects = 5,
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException) =>
+      reject(new UnavailableError(`${url}: ${err.code ?? err.message}`));
+    let req: ClientRequest;
+    let response: IncomingMessage | undefined;
+    try {
+      req = (url.startsWith('https:') ? httpsGet : httpGet)(url, { headers }, (res) => {
+        response = res;
+        const to = res.headers.location;
+        if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && to) {
+          res.resume();
+          if (!redirects) return reject(new UnavailableError(`${url}: too many redirects`));
+          return resolve(get(new URL(to, url).href, headers, stallMs, redirects - 1));
+        }
+        resolve(res);
+      });
+    } catch (err) {
+      return fail(err as NodeJS.ErrnoException); // a URL node:http cannot take
+    }
+    req.on('error', fail);
+    // A server that stops sending (before or during the body) is named, not waited on forever.
+    req.setTimeout(stallMs, () => {
+      const stalled = new Error(`no data for ${stallMs / 1000} s`);
+      if (response) response.destroy(stalled); // the body's reader gets this, not "aborted"
+      req.destroy(stalled);
+    });
+  });
 }
 
 export function formatBytes(n: number): string {
