@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { catalog } from '../src/data/catalog.js';
 import { fetchData, sha256Of } from '../src/data/fetch.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { DATA } from './fixtures/helpers.js';
+import { mirror } from './fixtures/mirror.js';
 
 const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 
@@ -26,34 +27,6 @@ async function cli(...args: string[]): Promise<{ status: number; stdout: string;
   );
 }
 const WFDB = catalog().filter((f) => f.path.startsWith('wfdb/'));
-
-/**
- * A local mirror of the shared data that honours Range, records each request, and can corrupt a
- * file, close every connection after its response (as an HTTP/1.0 server does), or stall halfway.
- */
-async function mirror(corrupt?: string, o: { close?: boolean; stallAfterHalf?: boolean } = {}) {
-  const requests: { path: string; range?: string }[] = [];
-  const server = createServer(async (req: IncomingMessage, res) => {
-    const path = decodeURIComponent(req.url!.slice(1));
-    requests.push({ path, range: req.headers.range });
-    const bytes = await readFile(join(DATA, path)).catch(() => null);
-    if (!bytes) return void res.writeHead(404).end();
-    if (path === corrupt) bytes[bytes.length >> 1] ^= 0xff;
-    const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
-    res.writeHead(from ? 206 : 200, {
-      'content-length': bytes.length - from,
-      ...(o.close ? { connection: 'close' } : {}),
-    });
-    if (o.stallAfterHalf) return void res.write(bytes.subarray(from, bytes.length >> 1)); // then nothing
-    res.end(bytes.subarray(from));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-    requests,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 t.test(
   'data fetch: every file checked against the list, nothing fetched twice, a broken download resumed',
