@@ -16,7 +16,7 @@ t.test('a fresh clone without ../shared: install, demo, data fetch, the README e
   const home = await mkdtemp(join(tmpdir(), 'ecg-fresh-'));
   t.teardown(() => rm(home, { recursive: true, force: true }));
   const clone = join(home, 'ecg-emotiond');
-  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
   delete env.ECG_DATA_DIR;
   const sh = (cmd: string, args: string[], cwd = clone) =>
     promisify(execFile)(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 }).then(
