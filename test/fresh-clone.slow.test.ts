@@ -24,14 +24,18 @@ t.test('a fresh clone without ../shared: install, demo, data fetch, the README e
       (e: { code: number; stdout: string; stderr: string }) => ({ status: e.code, out: e.stdout + e.stderr }),
     );
 
+  // A failing step's label carries its output; a passing one's only its name.
+  const ran = (r: { status: number; out: string }, what: string) =>
+    t.equal(r.status, 0, r.status ? `${what}: ${r.out}` : what);
+
   t.equal((await sh('git', ['clone', '-q', PROJECT_ROOT, clone], home)).status, 0);
   t.notOk(existsSync(join(home, 'shared')), 'no shared data beside the clone');
   const install = await sh('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund']);
-  t.equal(install.status, 0, install.out);
+  ran(install, 'npm ci');
   t.notMatch(install.out, /npm warn/i, 'npm ci prints no warning');
 
   const start = await sh('npm', ['start']);
-  t.equal(start.status, 0, start.out);
+  ran(start, 'npm start');
   t.match(start.out, /recording {2}held-out: drive06 is not in driver-stress-drivedb's training data/);
   t.match(start.out, /0 not matching their schema/);
   t.ok(existsSync(join(clone, 'demo-output', 'report.html')));
@@ -47,7 +51,7 @@ t.test('a fresh clone without ../shared: install, demo, data fetch, the README e
   const m = await mirror();
   t.teardown(m.close);
   const fetched = await sh('npx', ['ecg-emotiond', 'data', 'fetch', '--mirror', m.url]);
-  t.equal(fetched.status, 0, fetched.out);
+  ran(fetched, 'data fetch');
   t.match(fetched.out, new RegExp(`${catalog().length} files fetched .*every sha256 as listed`));
   t.match((await sh('npx', ['ecg-emotiond', 'data', 'check'])).out, /every listed recording is there/);
 
@@ -57,14 +61,14 @@ t.test('a fresh clone without ../shared: install, demo, data fetch, the README e
     [join(clone, 'dist/cli/main.js'), 'analyze', 'mitdb/100'],
     home,
   );
-  t.equal(elsewhere.status, 0, elsewhere.out);
+  ran(elsewhere, 'analyze from another folder');
   const here = await sh('npx', ['ecg-emotiond', 'analyze', 'mitdb/100', '--to', '60']);
-  t.equal(here.status, 0, here.out);
+  ran(here, 'analyze');
   t.match(here.out, /record {6}mitdb\/100 \(channel "MLII", 360 Hz\)/);
   const peaks = await sh('npx', ['ecg-emotiond', 'peaks', 'mitdb/100']);
-  t.equal(peaks.status, 0, peaks.out);
+  ran(peaks, 'peaks');
   t.match(peaks.out, /^gross\s+\d+/m);
   const report = await sh('npx', ['ecg-emotiond', 'report', 'demo-output/events.jsonl', '--out', 'r.html']);
-  t.equal(report.status, 0, report.out);
+  ran(report, 'report');
   t.match(report.out, /labels from \S+drive06-excerpt_segments\.csv/);
 });
