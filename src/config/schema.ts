@@ -75,6 +75,15 @@ export interface Config {
     keyFile: string | null;
     /** MQTT 5 message expiry of events, seconds (0: none). */
     messageExpiryS: number;
+    /**
+     * MQTT keepalive, seconds: a link that carries nothing back for 1.5x this long is declared
+     * dead and reconnected (a tunnel or a forgotten NAT mapping closes nothing).
+     */
+    keepaliveS: number;
+    /** From opening the connection to the broker's CONNACK, ms; past it, retried with backoff. */
+    connectTimeoutMs: number;
+    /** MQTT 5 session expiry, seconds; 0: a clean session at every connect. */
+    sessionExpiryS: number;
     reconnectMs: number;
     maxReconnectMs: number;
     /** Also publish `vss/Vehicle.Driver.HeartRate` (uint16 bpm). */
@@ -223,6 +232,9 @@ export const configSchema = {
         certFile: { type: ['string', 'null'], default: null },
         keyFile: { type: ['string', 'null'], default: null },
         messageExpiryS: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0 },
+        keepaliveS: { type: 'integer', minimum: 5, maximum: 65535, default: 30 },
+        connectTimeoutMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
+        sessionExpiryS: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0 },
         reconnectMs: { type: 'integer', minimum: 50, maximum: 600000, default: 500 },
         maxReconnectMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 10000 },
         vssMirror: { type: 'boolean', default: false },

@@ -263,6 +263,7 @@ export class Daemon {
       outboxAccepting: this.publisher.accepting,
       mqttConnected: this.publisher.connected,
       mqttConnects: this.publisher.connects,
+      broker: this.publisher.link(),
       eventLoopDelayP99Ms: this.loopDelay.percentile(99) / 1e6,
       rssBytes: process.memoryUsage.rss(),
     };
@@ -288,6 +289,9 @@ export class Daemon {
       },
       reconnectMs: m.reconnectMs,
       maxReconnectMs: m.maxReconnectMs,
+      keepaliveS: m.keepaliveS,
+      connectTimeoutMs: m.connectTimeoutMs,
+      sessionExpiryS: m.sessionExpiryS,
       messageExpiryS: m.messageExpiryS,
       protocolVersion: this.parts.mqttProtocolVersion,
       log: this.log,
@@ -353,6 +357,7 @@ export class Daemon {
       inferenceP50Ms: s.inference?.count ? s.inference.percentile(0.5) : null,
       ready: failing.length === 0,
       notReady: failing,
+      broker: s.broker,
     });
   }
 }

@@ -75,6 +75,14 @@ export interface DaemonStats {
   inferenceP50Ms: number | null;
   ready: boolean;
   notReady: string[];
+  /** Up or away, for how long (s), and the last reason it went away. */
+  broker: BrokerLink;
+}
+
+export interface BrokerLink {
+  connected: boolean;
+  forS: number;
+  lastError: string | null;
 }
 
 type Listener<A extends unknown[]> = (...args: A) => void;

@@ -24,6 +24,12 @@ export interface PublisherOptions {
   /** Reconnect backoff: doubles from the first to the cap. */
   reconnectMs?: number;
   maxReconnectMs?: number;
+  /** MQTT keepalive (s): nothing from the broker for 1.5x this long means a dead link. */
+  keepaliveS?: number;
+  /** Connection open to CONNACK (ms). */
+  connectTimeoutMs?: number;
+  /** MQTT 5 session expiry (s); 0 or absent: a clean session. */
+  sessionExpiryS?: number;
   /** MQTT 5 message expiry for events, seconds (0: none). */
   messageExpiryS?: number;
   /** 5 (default) or 4 (3.1.1) for brokers without MQTT 5, such as the demo's embedded aedes. */
@@ -47,8 +53,13 @@ export class MqttPublisher {
   /** Whether the outbox took the last event (false after a refusal, until one is stored again). */
   accepting = true;
   private lastStoreLogMs = 0;
-  /** The last connection problem, one line (for logs, health and doctor). */
+  /** The last connection problem, one line (for logs, health and doctor); null once connected. */
   lastError: string | null = null;
+  /** When the link last came up or went down (epoch ms). */
+  private changedMs = Date.now();
+  private up = false;
+  /** The last problem logged: a broker failing the same way at every retry is logged once. */
+  private logged: string | null = null;
 
   constructor(private readonly o: PublisherOptions) {
     this.delayMs = o.reconnectMs ?? 500;
@@ -60,6 +71,15 @@ export class MqttPublisher {
 
   get connected(): boolean {
     return this.client?.connected ?? false;
+  }
+
+  /** For /readyz and `stats`: up or away, for how long, and why it is away. */
+  link(nowMs = Date.now()): { connected: boolean; forS: number; lastError: string | null } {
+    return {
+      connected: this.connected,
+      forS: Math.round((nowMs - this.changedMs) / 100) / 10,
+      lastError: this.lastError,
+    };
   }
 
   async start(): Promise<void> {
@@ -77,12 +97,15 @@ export class MqttPublisher {
     const options: IClientOptions = {
       clientId: o.clientId,
       protocolVersion: o.protocolVersion ?? 5,
-      clean: true,
+      // A persistent session (MQTT 5) when asked; the outbox is the store either way.
+      clean: !(o.sessionExpiryS && this.v5),
+      ...(o.sessionExpiryS && this.v5 ? { properties: { sessionExpiryInterval: o.sessionExpiryS } } : {}),
+      keepalive: o.keepaliveS ?? 30,
       reconnectPeriod: this.delayMs,
       // A refused CONNACK (not authorized, server unavailable) is retried like a lost connection:
       // the broker's ACL or the credential may be fixed while the daemon runs.
       reconnectOnConnackError: true,
-      connectTimeout: 5000,
+      connectTimeout: o.connectTimeoutMs ?? 30_000,
       will: { topic: `${o.baseTopic}/state`, payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(o.username ? { username: o.username } : {}),
       ...(o.passwordFile ? { password: readPassword(o.passwordFile) } : {}),
@@ -95,6 +118,10 @@ export class MqttPublisher {
     this.client = client;
     client.on('connect', () => {
       this.connects++;
+      this.up = true;
+      this.changedMs = Date.now();
+      this.lastError = null;
+      this.logged = null;
       this.delayMs = o.reconnectMs ?? 500;
       client.options.reconnectPeriod = this.delayMs;
       o.log.info({ broker: redactUrl(o.url), connects: this.connects }, 'MQTT connected');
@@ -124,13 +151,24 @@ export class MqttPublisher {
     });
     client.on('close', () => {
       // mqtt.js keeps unacknowledged QoS 1 messages and resends them itself after reconnecting.
+      if (this.up) this.changedMs = Date.now();
+      this.up = false;
       o.log.debug({ pending: o.outbox.depth }, 'MQTT connection closed');
     });
     client.on('error', (err) => {
       // TLS and auth refusals arrive here (unknown CA, bad certificate, not authorized); no secret
       // is ever part of the message.
-      this.lastError = `MQTT broker ${redactUrl(o.url)}: ${describeMqttError(err)}`;
-      o.log.warn({ broker: redactUrl(o.url), err: err.message }, this.lastError);
+      const why = describeMqttError(err, {
+        keepaliveS: o.keepaliveS ?? 30,
+        connectTimeoutMs: o.connectTimeoutMs ?? 30_000,
+      });
+      this.lastError = `MQTT broker ${redactUrl(o.url)}: ${why}`;
+      if (this.lastError === this.logged) return; // the same failure at every retry: said once
+      this.logged = this.lastError;
+      o.log.warn(
+        { broker: redactUrl(o.url), err: err.message, pending: o.outbox.depth, retryInMs: this.delayMs },
+        `${this.lastError}; retrying with backoff, events wait in the outbox (${o.outbox.depth} pending)`,
+      );
     });
   }
 
@@ -229,8 +267,17 @@ export class MqttPublisher {
 }
 
 /** One readable line for the TLS and auth failures operators meet (OpenSSL's text is not that). */
-export function describeMqttError(err: Error & { code?: string | number }): string {
+export function describeMqttError(
+  err: Error & { code?: string | number },
+  limits: { keepaliveS: number; connectTimeoutMs: number } = { keepaliveS: 30, connectTimeoutMs: 30_000 },
+): string {
   const m = err.message;
+  if (m === 'Keepalive timeout') {
+    return `the link went silent: nothing from the broker for ${1.5 * limits.keepaliveS} s (1.5 x mqtt.keepaliveS ${limits.keepaliveS})`;
+  }
+  if (m === 'connack timeout') {
+    return `no CONNACK within ${limits.connectTimeoutMs / 1000} s of connecting (mqtt.connectTimeoutMs): the broker or the path to it accepts but does not answer`;
+  }
   const alert = /alert ([a-z ]+?)(?::|$)/i.exec(m)?.[1];
   if (alert === 'unknown ca' || alert === 'bad certificate' || alert === 'certificate required') {
     return `the broker refused our client certificate (TLS alert "${alert}": not signed by a CA it trusts, or missing)`;

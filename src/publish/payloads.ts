@@ -158,6 +158,7 @@ export const TOPIC_SCHEMAS = {
       'inferenceP50Ms',
       'ready',
       'notReady',
+      'broker',
       ...timeKeys,
     ],
     properties: {
@@ -184,6 +185,20 @@ export const TOPIC_SCHEMAS = {
       ready: { type: 'boolean' },
       /** Each part that keeps it from being ready, in words (empty when ready). */
       notReady: { type: 'array', items: { type: 'string' } },
+      /**
+       * The link to the broker when this was written: a `stats` stored during an outage arrives
+       * afterwards and says how long the broker had been away, and why.
+       */
+      broker: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['connected', 'forS', 'lastError'],
+        properties: {
+          connected: { type: 'boolean' },
+          forS: { type: 'number', minimum: 0 },
+          lastError: { type: ['string', 'null'] },
+        },
+      },
       ...time,
     },
   },

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { ConfigError } from '../config/load.js';
 import type { LatencyStats } from '../pipeline/latency.js';
-import type { EventBus, PipelineEvents } from '../pipeline/events.js';
+import type { BrokerLink, EventBus, PipelineEvents } from '../pipeline/events.js';
 import type { PipelineStats } from '../pipeline/pipeline.js';
 import type { Sink } from './sink.js';
 
@@ -36,6 +36,7 @@ export interface HealthSnapshot extends PipelineView {
   outboxAccepting: boolean;
   mqttConnected: boolean;
   mqttConnects: number;
+  broker: BrokerLink;
   eventLoopDelayP99Ms: number;
   rssBytes: number;
 }
@@ -277,7 +278,9 @@ function listen(host: string, port: number, snapshot: () => HealthSnapshot): Pro
           notReady: failing,
           source: s.source.state,
           mqttConnected: s.mqttConnected,
+          broker: s.broker,
           outboxAccepting: s.outboxAccepting,
+          outboxDepth: s.outboxDepth,
         }),
       );
     } else if (req.url === '/metrics') {
