@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,71 +8,8 @@ import { createLogger } from '../src/log.js';
 import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
+import { pki } from './fixtures/pki.js';
 import { waitFor } from './fixtures/wait.js';
-
-const ssl = (dir: string, ...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-
-/** A CA, a server certificate for 127.0.0.1, a client certificate, and a rogue CA's client certificate. */
-async function pki(dir: string): Promise<void> {
-  const sign = (name: string, ca: string, cn: string, ext?: string) => {
-    ssl(
-      dir,
-      'req',
-      '-new',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${cn}`,
-    );
-    const extArgs = ext ? ['-extfile', ext] : [];
-    ssl(
-      dir,
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      `${ca}.crt`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '2',
-      ...extArgs,
-    );
-  };
-  for (const ca of ['ca', 'rogue-ca']) {
-    ssl(
-      dir,
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${ca}.key`,
-      '-out',
-      `${ca}.crt`,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${ca}`,
-    );
-  }
-  await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  sign('server', 'ca', '127.0.0.1', 'server.ext');
-  sign('client', 'ca', 'vehicle-v1');
-  sign('rogue', 'rogue-ca', 'vehicle-v1');
-  // Started as root, mosquitto reads its files as its own user: these throwaway keys must be readable.
-  await chmod(join(dir, 'server.key'), 0o644);
-}
 
 function capture() {
   const lines: string[] = [];
