@@ -71,6 +71,12 @@ t.test('the shipped example config is valid and equals the defaults', async (t) 
   t.same(c, defaultConfig());
 });
 
+t.test('the fleet direct-shape config is valid as shipped', async (t) => {
+  const { PROJECT_ROOT } = await import('../src/paths.js');
+  const c = await loadConfig(join(PROJECT_ROOT, 'fleet', 'ecg-emotiond-direct.yaml'), {});
+  t.match(c.mqtt, { url: 'mqtts://fleet.example.com:8883', keepaliveS: 30, sessionExpiryS: 86400 });
+});
+
 t.test('hostile or careless values are one ConfigError each, never a stack trace', async (t) => {
   const problem = async (file: string | undefined, env: NodeJS.ProcessEnv = {}) => {
     const err = await loadConfig(file, env).catch((e: unknown) => e);
