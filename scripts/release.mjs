@@ -112,6 +112,7 @@ function buildTarget(arch) {
     'systemd',
     'hw',
     'docs',
+    'fleet',
   ])
     cpSync(join(ROOT, path), join(app, path), { recursive: true });
   cpSync(join(ROOT, 'data', 'demo'), join(app, 'data', 'demo'), { recursive: true });
