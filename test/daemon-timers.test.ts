@@ -105,9 +105,10 @@ t.test(
       [true, []],
       'ready: no broker here, but the outbox takes every event',
     );
+    t.match(stats[0].broker, { connected: false }, 'the stats topic says the broker is away');
     t.match(await health('/readyz'), {
       status: 200,
-      body: { ready: true, notReady: [], outboxAccepting: true },
+      body: { ready: true, notReady: [], outboxAccepting: true, broker: { connected: false } },
     });
 
     // The sensor stays connected but sends nothing: dead after 2 x silenceMs, and it stays dead.
