@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.js';
+import type { BrokerLink } from '../pipeline/events.js';
 import { redactUrl } from '../redact.js';
 import type { Outbox } from './outbox.js';
 
@@ -74,10 +75,10 @@ export class MqttPublisher {
   }
 
   /** For /readyz and `stats`: up or away, for how long, and why it is away. */
-  link(nowMs = Date.now()): { connected: boolean; forS: number; lastError: string | null } {
+  link(nowMs = Date.now()): BrokerLink {
     return {
       connected: this.connected,
-      forS: Math.round((nowMs - this.changedMs) / 100) / 10,
+      forS: Math.max(0, Math.round((nowMs - this.changedMs) / 100) / 10),
       lastError: this.lastError,
     };
   }
