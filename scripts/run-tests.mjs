@@ -2,6 +2,7 @@
 // `npm test` and `npm run test:fast`: the data check, tap, then its wall time and a check that the
 // run left the daemon's default state paths on this host as they were (tests use their own
 // temporary folders; a test that forgot would write to /var/lib/ecg-emotiond). Arguments go to tap.
+// (Not named test.mjs: tap takes any file of that name for a test file and would run itself.)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
