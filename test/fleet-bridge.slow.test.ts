@@ -10,6 +10,7 @@ import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
 import { LinkProxy } from './fixtures/link-proxy.js';
 import { pki } from './fixtures/pki.js';
+import { firstSeen } from './fixtures/delivery.js';
 import { waitFor } from './fixtures/wait.js';
 
 // Fleet shape 1, as shipped in fleet/mosquitto-bridge.conf: the daemon publishes to the car's
@@ -18,8 +19,6 @@ import { waitFor } from './fixtures/wait.js';
 
 /** Longer than the bridge takes to notice (mosquitto checks its bridges' keepalive coarsely). */
 const OUTAGE_S = 20;
-
-const firstSeen = (seqs: number[]) => seqs.filter((s, i) => seqs.indexOf(s) === i);
 
 t.test(
   'the car broker bridges to the fleet over a link dead for 20 s, then reset: every event arrives',

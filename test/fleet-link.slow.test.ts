@@ -10,6 +10,7 @@ import { createLogger } from '../src/log.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
 import { LinkProxy } from './fixtures/link-proxy.js';
+import { firstSeen } from './fixtures/delivery.js';
 import { waitFor } from './fixtures/wait.js';
 
 // The car-to-fleet hop over a link that dies without closing: the daemon publishing straight to
@@ -33,9 +34,6 @@ async function fleetSubscriber(url: string, topic: string): Promise<{ client: Mq
   await client.subscribeAsync(topic, { qos: 1 });
   return { client, seqs };
 }
-
-/** First arrivals in order (at-least-once: duplicates are allowed, losses and reordering not). */
-const firstSeen = (seqs: number[]) => seqs.filter((s, i) => seqs.indexOf(s) === i);
 
 /** A logger whose warnings the test reads. */
 function capturedLog() {

@@ -10,6 +10,7 @@ import { createLogger } from '../src/log.js';
 import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
+import { firstSeen } from './fixtures/delivery.js';
 import { waitFor } from './fixtures/wait.js';
 
 const tmp = () => mkdtemp(join(tmpdir(), 'ecg-mqtt-'));
@@ -38,9 +39,6 @@ async function subscriber(
   await client.subscribeAsync([`${BASE}/emotion`, `${BASE}/state`], { qos: 1 });
   return { client, seqs, states };
 }
-
-/** First arrivals in order (at-least-once: duplicates are allowed, losses and reordering not). */
-const firstSeen = (seqs: number[]) => seqs.filter((s, i) => seqs.indexOf(s) === i);
 
 t.test('broker stopped while events keep coming: every event arrives, in order', async (t) => {
   const dir = await tmp();

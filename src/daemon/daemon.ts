@@ -249,6 +249,7 @@ export class Daemon {
   snapshot(): DaemonSnapshot {
     const s = this.stats;
     const seen = this.pipeline !== null;
+    const broker = this.publisher.link();
     return {
       ...s,
       dsp: seen ? s.dsp : null,
@@ -261,9 +262,9 @@ export class Daemon {
       outboxCutRecords: this.outbox.report.cutRecords,
       outboxRefused: this.publisher.refused,
       outboxAccepting: this.publisher.accepting,
-      mqttConnected: this.publisher.connected,
+      mqttConnected: broker.connected,
       mqttConnects: this.publisher.connects,
-      broker: this.publisher.link(),
+      broker,
       eventLoopDelayP99Ms: this.loopDelay.percentile(99) / 1e6,
       rssBytes: process.memoryUsage.rss(),
     };

@@ -12,7 +12,7 @@ import { modelDirOf } from '../model/runtime/load-model.js';
 import { openCheckedSession } from '../model/runtime/contract.js';
 import { evidenceOf } from '../model/package/evidence.js';
 import { checkReference, describeReference } from '../model/package/reference.js';
-import { describeMqttError } from '../publish/mqtt-publisher.js';
+import { describeMqttError, type MqttLimits } from '../publish/mqtt-publisher.js';
 import { redactUrl } from '../redact.js';
 import { deviceVerdict, ipVerdict, readUnitRules, UNIT_DIRS, type UnitRules } from './unit-rules.js';
 
@@ -68,13 +68,17 @@ async function device(c: Config['source']): Promise<Check> {
   }
 }
 
+/** doctor tries the broker once, briefly (mqtt.js's default keepalive for so short a session). */
+const DOCTOR_LIMITS: MqttLimits = { keepaliveS: 60, connectTimeoutMs: 5000 };
+
 async function broker(c: Config): Promise<Check> {
   const m = c.mqtt;
   try {
     const client = await mqtt.connectAsync(m.url, {
       protocolVersion: 5,
       reconnectPeriod: 0,
-      connectTimeout: 5000,
+      keepalive: DOCTOR_LIMITS.keepaliveS,
+      connectTimeout: DOCTOR_LIMITS.connectTimeoutMs,
       clientId: `ecg-emotiond-doctor-${process.pid}`,
       ...(m.username ? { username: m.username } : {}),
       ...(m.passwordFile ? { password: (await readFile(m.passwordFile, 'utf8')).trim() } : {}),
@@ -94,7 +98,7 @@ async function broker(c: Config): Promise<Check> {
     return {
       verdict: 'FAIL',
       name: 'broker',
-      detail: `${redactUrl(m.url)}: ${describeMqttError(err as Error)}`,
+      detail: `${redactUrl(m.url)}: ${describeMqttError(err as Error, DOCTOR_LIMITS)}`,
     };
   }
 }

@@ -59,11 +59,12 @@ export class MqttPublisher {
   /** When the link last came up or went down (epoch ms). */
   private changedMs = Date.now();
   private up = false;
-  /** The last problem logged: a broker failing the same way at every retry is logged once. */
-  private logged: string | null = null;
+  /** How long a silent link and a silent broker are given: in the options and in the log line. */
+  private readonly limits: MqttLimits;
 
   constructor(private readonly o: PublisherOptions) {
     this.delayMs = o.reconnectMs ?? 500;
+    this.limits = { keepaliveS: o.keepaliveS ?? 30, connectTimeoutMs: o.connectTimeoutMs ?? 30_000 };
   }
 
   private get v5(): boolean {
@@ -95,18 +96,19 @@ export class MqttPublisher {
     } else if (r.recovered > 0) {
       o.log.info({ pending: r.recovered }, `outbox: ${r.recovered} events pending from before`);
     }
+    const persistent = Boolean(o.sessionExpiryS) && this.v5;
     const options: IClientOptions = {
       clientId: o.clientId,
       protocolVersion: o.protocolVersion ?? 5,
       // A persistent session (MQTT 5) when asked; the outbox is the store either way.
-      clean: !(o.sessionExpiryS && this.v5),
-      ...(o.sessionExpiryS && this.v5 ? { properties: { sessionExpiryInterval: o.sessionExpiryS } } : {}),
-      keepalive: o.keepaliveS ?? 30,
+      clean: !persistent,
+      ...(persistent ? { properties: { sessionExpiryInterval: o.sessionExpiryS } } : {}),
+      keepalive: this.limits.keepaliveS,
       reconnectPeriod: this.delayMs,
       // A refused CONNACK (not authorized, server unavailable) is retried like a lost connection:
       // the broker's ACL or the credential may be fixed while the daemon runs.
       reconnectOnConnackError: true,
-      connectTimeout: o.connectTimeoutMs ?? 30_000,
+      connectTimeout: this.limits.connectTimeoutMs,
       will: { topic: `${o.baseTopic}/state`, payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(o.username ? { username: o.username } : {}),
       ...(o.passwordFile ? { password: readPassword(o.passwordFile) } : {}),
@@ -122,7 +124,6 @@ export class MqttPublisher {
       this.up = true;
       this.changedMs = Date.now();
       this.lastError = null;
-      this.logged = null;
       this.delayMs = o.reconnectMs ?? 500;
       client.options.reconnectPeriod = this.delayMs;
       o.log.info({ broker: redactUrl(o.url), connects: this.connects }, 'MQTT connected');
@@ -159,13 +160,9 @@ export class MqttPublisher {
     client.on('error', (err) => {
       // TLS and auth refusals arrive here (unknown CA, bad certificate, not authorized); no secret
       // is ever part of the message.
-      const why = describeMqttError(err, {
-        keepaliveS: o.keepaliveS ?? 30,
-        connectTimeoutMs: o.connectTimeoutMs ?? 30_000,
-      });
-      this.lastError = `MQTT broker ${redactUrl(o.url)}: ${why}`;
-      if (this.lastError === this.logged) return; // the same failure at every retry: said once
-      this.logged = this.lastError;
+      const line = `MQTT broker ${redactUrl(o.url)}: ${describeMqttError(err, this.limits)}`;
+      if (line === this.lastError) return; // the same failure at every retry: said once
+      this.lastError = line;
       o.log.warn(
         { broker: redactUrl(o.url), err: err.message, pending: o.outbox.depth, retryInMs: this.delayMs },
         `${this.lastError}; retrying with backoff, events wait in the outbox (${o.outbox.depth} pending)`,
@@ -267,11 +264,14 @@ export class MqttPublisher {
   }
 }
 
-/** One readable line for the TLS and auth failures operators meet (OpenSSL's text is not that). */
-export function describeMqttError(
-  err: Error & { code?: string | number },
-  limits: { keepaliveS: number; connectTimeoutMs: number } = { keepaliveS: 30, connectTimeoutMs: 30_000 },
-): string {
+/** The timeouts a client connected with, for naming them when they expire. */
+export interface MqttLimits {
+  keepaliveS: number;
+  connectTimeoutMs: number;
+}
+
+/** One readable line for the TLS, auth and timeout failures operators meet (OpenSSL's text is not that). */
+export function describeMqttError(err: Error & { code?: string | number }, limits: MqttLimits): string {
   const m = err.message;
   if (m === 'Keepalive timeout') {
     return `the link went silent: nothing from the broker for ${1.5 * limits.keepaliveS} s (1.5 x mqtt.keepaliveS ${limits.keepaliveS})`;
