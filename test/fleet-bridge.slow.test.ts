@@ -8,7 +8,7 @@ import { createLogger } from '../src/log.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
-import { LinkProxy } from './fixtures/link-proxy.js';
+import { LinkProxy } from '../src/bench/harness/link-proxy.js';
 import { pki } from './fixtures/pki.js';
 import { firstSeen } from './fixtures/delivery.js';
 import { waitFor } from './fixtures/wait.js';

@@ -9,7 +9,7 @@ import { Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { createLogger } from '../src/log.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
-import { LinkProxy } from './fixtures/link-proxy.js';
+import { LinkProxy } from '../src/bench/harness/link-proxy.js';
 import { firstSeen } from './fixtures/delivery.js';
 import { waitFor } from './fixtures/wait.js';
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
 import { ExitCode } from './exit-codes.js';
@@ -78,4 +79,61 @@ export function addEventsCommands(program: Command): void {
     .action(async (o: TailOpts) => {
       process.exitCode = await tail(o);
     });
+  events
+    .command('sink')
+    .description(
+      "the fleet's consumer: every valid emotion event from a shared subscription into PostgreSQL, once (by eventId)",
+    )
+    .requiredOption('--broker <url>', 'mqtt://host:1883 or mqtts://…')
+    .requiredOption(
+      '--store <url>',
+      'postgres://user@host:5432/db (table emotion_events, created if missing)',
+    )
+    .option(
+      '--base <topic>',
+      'base topic, its last level the vehicle id (+ for every vehicle)',
+      'ecg-emotiond/+',
+    )
+    .option(
+      '--group <name>',
+      'shared subscription group: sinks in one group split the events',
+      'ecg-emotiond-sink',
+    )
+    .option(
+      '--client-id <id>',
+      'MQTT client id: keep it across restarts (the broker keeps its session)',
+      `ecg-emotiond-sink-${hostname()}`,
+    )
+    .option(
+      '--session-expiry <s>',
+      'how long the broker keeps events for a stopped sink',
+      (v) => Number(v),
+      86_400,
+    )
+    .action(
+      async (o: {
+        broker: string;
+        store: string;
+        base: string;
+        group: string;
+        clientId: string;
+        sessionExpiry: number;
+      }) => {
+        const { runEventSink } = await import('../fleet/event-sink.js');
+        const stop = new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        await runEventSink({
+          broker: o.broker,
+          store: o.store,
+          base: o.base,
+          group: o.group,
+          clientId: o.clientId,
+          sessionExpiryS: o.sessionExpiry,
+          say: (line) => process.stderr.write(`${line}\n`),
+          stop,
+        });
+      },
+    );
 }

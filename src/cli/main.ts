@@ -154,6 +154,28 @@ export function buildProgram(): Command {
       if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
   bench
+    .command('fleet')
+    .description(
+      "N simulated vehicles (real publisher and outbox, the demo drive's rate, random link outages) into mosquitto, read on a shared subscription",
+    )
+    .option(
+      '--vehicles <list>',
+      'fleet sizes, comma-separated',
+      (v) => v.split(',').map((x) => intArg('--vehicles')(x)),
+      [10, 100, 1000],
+    )
+    .option('--seconds <s>', 'driving time per fleet size', numberArg('--seconds'), 60)
+    .option('--json', 'print JSON')
+    .action(async (o: { vehicles: number[]; seconds: number; json?: boolean }) => {
+      const { runFleetBench } = await import('../bench/fleet.js');
+      const r = await runFleetBench({
+        vehicles: o.vehicles,
+        seconds: o.seconds,
+        log: o.json ? undefined : (l: string) => process.stdout.write(`${l}\n`),
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+  bench
     .command('all')
     .description('every benchmark suite; writes bench/results.json and a Markdown table (bench/results.md)')
     .option('--json', 'print JSON')

@@ -30,6 +30,11 @@ export class Mosquitto {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
+  /** The running broker's process id (for its CPU time). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   static async create(dir: string, extra = ''): Promise<Mosquitto> {
     const port = await freePort();
     // Started as root, mosquitto drops to its own user: it must be able to write its persistence.

@@ -1,0 +1,119 @@
+import type { IPublishPacket } from 'mqtt';
+import { UnavailableError } from '../errors.js';
+import { payloadProblems } from '../publish/payloads.js';
+import { redactUrl } from '../redact.js';
+import { EventStore, type StoredEvent } from './event-store.js';
+
+export interface EventSinkOptions {
+  broker: string;
+  /** postgres://user@host/db */
+  store: string;
+  /** The vehicles' base topic: `<prefix>/+` (the + is the vehicle id) or one vehicle's. */
+  base: string;
+  /** The shared subscription's group: sinks in one group split the events between them. */
+  group: string;
+  clientId: string;
+  /** MQTT 5 session expiry (s): events published while the sink is down wait this long for it. */
+  sessionExpiryS: number;
+  /** Status lines (stderr). */
+  say: (line: string) => void;
+  /** Resolves when the sink should stop. */
+  stop: Promise<void>;
+}
+
+export interface EventSinkCounts {
+  stored: number;
+  duplicates: number;
+  invalid: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The fleet's consumer: reads `emotion` on a shared subscription with a persistent session and
+ * writes each valid event once. A message is acknowledged (PUBACK) only after its row is
+ * committed, so a sink killed at any point loses nothing: the broker sends what was not
+ * acknowledged again, and the row's eventId turns the second copy away.
+ */
+export async function runEventSink(o: EventSinkOptions): Promise<EventSinkCounts> {
+  const { default: mqtt } = await import('mqtt');
+  const store = await EventStore.open(o.store);
+  const counts: EventSinkCounts = { stored: 0, duplicates: 0, invalid: 0 };
+  const vehicleAt = o.base.split('/').length - 1;
+  let stopping = false;
+  let lastInvalidSaidMs = 0;
+
+  const handle = async (packet: IPublishPacket): Promise<boolean> => {
+    const vehicleId = packet.topic.split('/')[vehicleAt];
+    let payload: unknown;
+    let problems: string[];
+    try {
+      payload = JSON.parse(packet.payload.toString());
+      problems = payloadProblems('emotion', payload);
+    } catch {
+      problems = ['not JSON'];
+    }
+    if (problems.length) {
+      counts.invalid++;
+      // Acknowledged and dropped: sending it again would not make it valid. Said once a minute.
+      if (Date.now() - lastInvalidSaidMs > 60_000) {
+        lastInvalidSaidMs = Date.now();
+        o.say(
+          `invalid event on ${packet.topic} (not stored; ${counts.invalid} so far): ${problems.join('; ')}`,
+        );
+      }
+      return true;
+    }
+    const p = payload as StoredEvent['payload'] & { eventId: string };
+    for (let delayMs = 500, said = false; ; delayMs = Math.min(delayMs * 2, 30_000)) {
+      try {
+        if (await store.insert({ eventId: p.eventId, vehicleId, payload: p })) counts.stored++;
+        else counts.duplicates++;
+        if (said) o.say(`${store.where}: writing again`);
+        return true;
+      } catch (err) {
+        if (!said) o.say(`${store.where}: ${(err as Error).message}; retrying, events wait at the broker`);
+        said = true;
+        if (stopping) return false; // not acknowledged: the broker keeps it for the next start
+        await sleep(delayMs);
+      }
+    }
+  };
+
+  // No retry before the first connection: a broker that is not there is a one-line error.
+  const client = mqtt.connect(o.broker, {
+    protocolVersion: 5,
+    clientId: o.clientId,
+    clean: false,
+    properties: { sessionExpiryInterval: o.sessionExpiryS },
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+  });
+  // mqtt.js sends the PUBACK when this calls back: only after the row is committed.
+  client.handleMessage = (packet, done) => {
+    void handle(packet).then((acked) => {
+      if (acked) done();
+    });
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.once('error', (err) => reject(new UnavailableError(`${redactUrl(o.broker)}: ${err.message}`)));
+      client.once('connect', () => resolve());
+    });
+  } catch (err) {
+    client.end(true);
+    await store.close();
+    throw err;
+  }
+  client.options.reconnectPeriod = 1000; // once connected, ride out a broker restart
+  client.on('error', () => undefined); // reconnects are mqtt.js's; nothing to crash on
+  const filter = `$share/${o.group}/${o.base}/emotion`;
+  await client.subscribeAsync(filter, { qos: 1 });
+  o.say(`listening on ${redactUrl(o.broker)} ${filter} → ${store.where}`);
+  await o.stop;
+  stopping = true;
+  await client.endAsync(true);
+  await store.close();
+  o.say(`${counts.stored} stored, ${counts.duplicates} duplicates skipped, ${counts.invalid} invalid`);
+  return counts;
+}

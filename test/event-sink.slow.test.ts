@@ -1,0 +1,208 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import t, { type Test } from 'tap';
+import { Mosquitto } from '../src/bench/harness/mosquitto.js';
+import { ExitCode } from '../src/cli/exit-codes.js';
+import { createLogger } from '../src/log.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
+import { Outbox } from '../src/publish/outbox.js';
+import { emotionPayload } from '../src/publish/payloads.js';
+import { Postgres } from './fixtures/postgres.js';
+import { waitFor } from './fixtures/wait.js';
+
+// `events sink`, the fleet's consumer, against a real mosquitto and a real PostgreSQL: killed,
+// restarted, its database restarted under it; every event stored once.
+
+const BIN = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
+
+/** The sink as a process: its status lines, and a promise of its exit. */
+function startSink(broker: string, store: string) {
+  const proc: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'events', 'sink', '--broker', broker, '--store', store, '--client-id', 'sink-test'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const lines: string[] = [];
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => lines.push(...d.split('\n').filter(Boolean)));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const listening = () => lines.some((l) => l.startsWith('listening on '));
+  return { proc, lines, exited, listening };
+}
+
+/** A vehicle: the daemon's publisher and outbox; `emit` publishes one real `emotion` event. */
+async function vehicle(t: Test, dir: string, broker: string, id: string) {
+  const outbox = await Outbox.open(join(dir, `outbox-${id}`));
+  const pub = new MqttPublisher({
+    url: broker,
+    clientId: `ecg-emotiond-${id}`,
+    baseTopic: `ecg-emotiond/${id}`,
+    outbox,
+    info: () => ({}),
+    log: createLogger('silent'),
+  });
+  await pub.start();
+  t.teardown(async () => {
+    await pub.stop();
+    await outbox.close();
+  });
+  const ids: string[] = [];
+  const emit = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const p = emotionPayload(
+        {
+          type: 'update',
+          episodeId: '3f1c1e1a-5a7e-4a54-9d51-0c9d3b8f2a10',
+          label: 'medium',
+          confidence: 0.7,
+          probabilities: { low: 0.2, medium: 0.7, high: 0.1 },
+          episodeStartMs: 0,
+          windowStartMs: i * 1000,
+          windowEndMs: i * 1000 + 5000,
+        },
+        {
+          heartRateBpm: 72,
+          signalQuality: 'good',
+          model: { name: 'test', version: '1', precision: 'int8' },
+          provider: 'cpu',
+          inferenceMs: 5,
+          totalMs: 6,
+        },
+      );
+      ids.push(p.eventId);
+      await pub.publish('emotion', p);
+    }
+  };
+  return { pub, outbox, ids, emit };
+}
+
+const rowCount = async (db: Postgres) =>
+  Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM emotion_events'))[0].n);
+
+t.test(
+  'killed with SIGKILL and started again: every event stored once, none lost, a redelivered copy and an invalid one turned away',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
+    // A fleet broker keeps more for a stopped consumer than mosquitto's default 1000 messages.
+    const broker = await Mosquitto.create(join(dir), 'max_queued_messages 100000\n');
+    t.teardown(() => broker.stop());
+    const db = await Postgres.create(dir);
+    t.teardown(() => db.stop());
+
+    // The first start makes the sink's session and subscription; while it is stopped the broker
+    // queues for it, so the next start meets a backlog, and a kill lands in the middle of it.
+    let sink = startSink(broker.url, db.url);
+    t.teardown(() => void sink.proc.kill('SIGKILL'));
+    t.ok(await waitFor(sink.listening, 20_000), sink.lines.join(' | '));
+    sink.proc.kill('SIGTERM');
+    t.equal(await sink.exited, 0, 'SIGTERM: a clean stop');
+    const car = await vehicle(t, dir, broker.url, 'v1');
+    t.ok(await waitFor(() => car.pub.connected, 5000));
+    await car.emit(1000);
+    t.ok(await waitFor(() => car.outbox.depth === 0, 10_000), 'the broker took every event');
+
+    sink = startSink(broker.url, db.url);
+    t.ok(await waitFor(async () => (await rowCount(db).catch(() => 0)) >= 50, 20_000), 'the sink is storing');
+    sink.proc.kill('SIGKILL'); // mid-stream: some rows committed, some PUBACKs never sent
+    await sink.exited;
+    const atKill = await rowCount(db);
+    t.ok(atKill < 1000, `killed mid-stream, at ${atKill} rows of 1000`);
+    await car.emit(500); // while the sink is down: the broker keeps them for its session
+    // A copy of an event already stored (what a QoS 1 redelivery or a second path brings), and a
+    // message that breaks the contract.
+    const raw = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+    const first = (await db.query<{ payload: unknown }>('SELECT payload FROM emotion_events LIMIT 1'))[0]
+      .payload;
+    await raw.publishAsync('ecg-emotiond/v1/emotion', JSON.stringify(first), { qos: 1 });
+    await raw.publishAsync('ecg-emotiond/v1/emotion', JSON.stringify({ label: 'calm' }), { qos: 1 });
+    await raw.endAsync();
+    t.ok(await waitFor(() => car.outbox.depth === 0, 10_000), 'the broker took every event');
+
+    sink = startSink(broker.url, db.url);
+    t.ok(await waitFor(sink.listening, 20_000), sink.lines.join(' | '));
+    t.ok(
+      await waitFor(async () => (await rowCount(db)) >= 1500, 60_000),
+      `${await rowCount(db)} of 1500 rows after the restart`,
+    );
+    sink.proc.kill('SIGTERM');
+    t.equal(await sink.exited, 0, 'SIGTERM: a clean stop');
+    const rows = await db.query<{ event_id: string; vehicle_id: string }>(
+      'SELECT event_id, vehicle_id FROM emotion_events',
+    );
+    t.equal(rows.length, 1500, 'no double rows');
+    t.same(rows.map((r) => r.event_id).sort(), [...car.ids].sort(), 'exactly the events the vehicle decided');
+    t.ok(
+      rows.every((r) => r.vehicle_id === 'v1'),
+      'the vehicle id from the topic',
+    );
+    t.match(
+      sink.lines.at(-1),
+      /^\d+ stored, [1-9]\d* duplicates skipped, 1 invalid$/,
+      sink.lines.at(-1) ?? '',
+    );
+    t.ok(
+      sink.lines.some((l) =>
+        /^invalid event on ecg-emotiond\/v1\/emotion \(not stored; 1 so far\): .*required/.test(l),
+      ),
+      'the invalid one is named in a line',
+    );
+  },
+);
+
+t.test('its database restarts under it: events wait at the broker, then each is stored once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
+  const broker = await Mosquitto.create(join(dir));
+  t.teardown(() => broker.stop());
+  const db = await Postgres.create(dir);
+  t.teardown(() => db.stop());
+  const sink = startSink(broker.url, db.url);
+  t.teardown(() => void sink.proc.kill('SIGKILL'));
+  t.ok(await waitFor(sink.listening, 20_000), sink.lines.join(' | '));
+  const car = await vehicle(t, dir, broker.url, 'v2');
+  await car.emit(10);
+  t.ok(await waitFor(async () => (await rowCount(db)) === 10, 20_000));
+  await db.stop();
+  await car.emit(10);
+  t.ok(
+    await waitFor(() => sink.lines.some((l) => /retrying, events wait at the broker$/.test(l)), 20_000),
+    'the lost database is said in a line',
+  );
+  await db.start();
+  t.ok(await waitFor(async () => (await rowCount(db)) === 20, 60_000), `${await rowCount(db)} of 20 rows`);
+  t.ok(sink.lines.some((l) => /: writing again$/.test(l)));
+  sink.proc.kill('SIGTERM');
+  t.equal(await sink.exited, 0);
+  const ids = (await db.query<{ event_id: string }>('SELECT event_id FROM emotion_events')).map(
+    (r) => r.event_id,
+  );
+  t.same(ids.sort(), [...car.ids].sort());
+});
+
+t.test('a database or broker that is not there: one line naming it, exit 6', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
+  const broker = await Mosquitto.create(join(dir));
+  t.teardown(() => broker.stop());
+  const noDb = spawnSync(
+    process.execPath,
+    [BIN, 'events', 'sink', '--broker', broker.url, '--store', 'postgres://fleet:secret@127.0.0.1:1/fleet'],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  t.equal(noDb.status, ExitCode.Unavailable);
+  t.match(
+    noDb.stderr.trim(),
+    /^[^\n]*PostgreSQL postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:1\/fleet: .*ECONNREFUSED[^\n]*$/,
+  );
+  t.notMatch(noDb.stderr, /secret/, 'the password is not printed');
+  const db = await Postgres.create(dir);
+  t.teardown(() => db.stop());
+  const noBroker = spawnSync(
+    process.execPath,
+    [BIN, 'events', 'sink', '--broker', 'mqtt://127.0.0.1:1', '--store', db.url],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  t.equal(noBroker.status, ExitCode.Unavailable);
+  t.match(noBroker.stderr.trim(), /^[^\n]*mqtt:\/\/127\.0\.0\.1:1: [^\n]*$/);
+});
