@@ -83,7 +83,7 @@ const rowCount = async (db: Postgres) =>
   Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM emotion_events'))[0].n);
 
 t.test(
-  'killed with SIGKILL and started again: every event stored once, none lost, a redelivered copy and an invalid one turned away',
+  'killed with SIGKILL and started again: every event stored once, none lost, a redelivered copy and invalid ones turned away',
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
     // A fleet broker keeps more for a stopped consumer than mosquitto's default 1000 messages.
@@ -118,6 +118,11 @@ t.test(
       .payload;
     await raw.publishAsync('ecg-emotiond/v1/emotion', JSON.stringify(first), { qos: 1 });
     await raw.publishAsync('ecg-emotiond/v1/emotion', JSON.stringify({ label: 'calm' }), { qos: 1 });
+    // Two that pass the schema and that PostgreSQL refuses: they must not stop the sink.
+    const fresh = (patch: object) =>
+      JSON.stringify({ ...(first as object), eventId: '0b8a3c52-7e57-4c1e-9a38-5a1d2f9e0c11', ...patch });
+    await raw.publishAsync('ecg-emotiond/v1/emotion', fresh({ time: '2026-02-30T10:00:00Z' }), { qos: 1 });
+    await raw.publishAsync('ecg-emotiond/v1/emotion', fresh({ label: 'me\u0000dium' }), { qos: 1 });
     await raw.endAsync();
     t.ok(await waitFor(() => car.outbox.depth === 0, 10_000), 'the broker took every event');
 
@@ -140,7 +145,7 @@ t.test(
     );
     t.match(
       sink.lines.at(-1),
-      /^\d+ stored, [1-9]\d* duplicates skipped, 1 invalid$/,
+      /^\d+ stored, [1-9]\d* duplicates skipped, 3 invalid$/,
       sink.lines.at(-1) ?? '',
     );
     t.ok(
@@ -181,28 +186,46 @@ t.test('its database restarts under it: events wait at the broker, then each is 
   t.same(ids.sort(), [...car.ids].sort());
 });
 
-t.test('a database or broker that is not there: one line naming it, exit 6', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
-  const broker = await Mosquitto.create(join(dir));
-  t.teardown(() => broker.stop());
-  const noDb = spawnSync(
-    process.execPath,
-    [BIN, 'events', 'sink', '--broker', broker.url, '--store', 'postgres://fleet:secret@127.0.0.1:1/fleet'],
-    { encoding: 'utf8', timeout: 30_000 },
-  );
-  t.equal(noDb.status, ExitCode.Unavailable);
-  t.match(
-    noDb.stderr.trim(),
-    /^[^\n]*PostgreSQL postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:1\/fleet: .*ECONNREFUSED[^\n]*$/,
-  );
-  t.notMatch(noDb.stderr, /secret/, 'the password is not printed');
-  const db = await Postgres.create(dir);
-  t.teardown(() => db.stop());
-  const noBroker = spawnSync(
-    process.execPath,
-    [BIN, 'events', 'sink', '--broker', 'mqtt://127.0.0.1:1', '--store', db.url],
-    { encoding: 'utf8', timeout: 30_000 },
-  );
-  t.equal(noBroker.status, ExitCode.Unavailable);
-  t.match(noBroker.stderr.trim(), /^[^\n]*mqtt:\/\/127\.0\.0\.1:1: [^\n]*$/);
-});
+t.test(
+  'a database or broker that is not there: one line naming it, exit 6; a bad option, exit 2',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
+    const broker = await Mosquitto.create(join(dir));
+    t.teardown(() => broker.stop());
+    const noDb = spawnSync(
+      process.execPath,
+      [BIN, 'events', 'sink', '--broker', broker.url, '--store', 'postgres://fleet:secret@127.0.0.1:1/fleet'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    t.equal(noDb.status, ExitCode.Unavailable);
+    t.match(
+      noDb.stderr.trim(),
+      /^[^\n]*PostgreSQL postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:1\/fleet: .*ECONNREFUSED[^\n]*$/,
+    );
+    t.notMatch(noDb.stderr, /secret/, 'the password is not printed');
+    const db = await Postgres.create(dir);
+    t.teardown(() => db.stop());
+    const noBroker = spawnSync(
+      process.execPath,
+      [BIN, 'events', 'sink', '--broker', 'mqtt://127.0.0.1:1', '--store', db.url],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    t.equal(noBroker.status, ExitCode.Unavailable);
+    for (const bad of [
+      ['--store', 'fleet.db'],
+      ['--broker', 'localhost:1883'],
+      ['--base', 'ecg-emotiond/#'],
+      ['--group', 'a/b'],
+      ['--session-expiry', '-1'],
+    ]) {
+      const args = { '--broker': broker.url, '--store': db.url, [bad[0]]: bad[1] };
+      const r = spawnSync(process.execPath, [BIN, 'events', 'sink', ...Object.entries(args).flat()], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      t.equal(r.status, ExitCode.Usage, `${bad.join(' ')}: exit 2`);
+      t.match(r.stderr.trim(), new RegExp(`^error: option '${bad[0]} [^\\n]*must be`), r.stderr.trim());
+    }
+    t.match(noBroker.stderr.trim(), /^[^\n]*mqtt:\/\/127\.0\.0\.1:1: [^\n]*$/);
+  },
+);

@@ -51,6 +51,7 @@ async function directToFleet(t: Test, keepaliveS: number) {
   const sub = await fleetSubscriber(fleet.url, `${BASE}/emotion`);
   t.teardown(() => sub.client.endAsync());
   const outbox = await Outbox.open(join(dir, 'outbox'));
+  t.teardown(() => outbox.close());
   const { log, warnings } = capturedLog();
   const pub = new MqttPublisher({
     url: link.url,

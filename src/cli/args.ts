@@ -21,6 +21,35 @@ export const intArg = (name: string) =>
 export const intRangeArg = (name: string, lo: number, hi: number) =>
   checkedNumber(name, (n) => Number.isInteger(n) && n >= lo && n <= hi, `a whole number from ${lo} to ${hi}`);
 
+/** A URL option whose scheme is one of `schemes` (e.g. mqtt, mqtts); the one-line error names the option. */
+export const urlArg =
+  (name: string, schemes: string[]) =>
+  (v: string): string => {
+    let scheme = '';
+    try {
+      scheme = new URL(v).protocol.replace(/:$/, '');
+    } catch {
+      // not a URL at all
+    }
+    if (!schemes.includes(scheme)) {
+      throw new InvalidArgumentError(`${name} must be a URL: ${schemes.map((s) => `${s}://…`).join(', ')}`);
+    }
+    return v;
+  };
+
+/** An MQTT topic prefix to subscribe under: whole levels, + for one level, no #. */
+export const baseTopicArg =
+  (name: string) =>
+  (v: string): string => {
+    const levels = v.split('/');
+    if (!v || levels.some((l) => l === '' || l.includes('#') || (l.includes('+') && l !== '+'))) {
+      throw new InvalidArgumentError(
+        `${name} must be topic levels joined by /, + for a whole level, no # (e.g. ecg-emotiond/+)`,
+      );
+    }
+    return v;
+  };
+
 export const listArg = (v: string): string[] =>
   v
     .split(',')

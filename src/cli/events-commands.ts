@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { payloadProblems, type Topic, TOPICS } from '../publish/payloads.js';
+import { InvalidArgumentError } from 'commander';
+import { baseTopicArg, intRangeArg, urlArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { UnavailableError } from '../errors.js';
 
@@ -15,6 +17,12 @@ interface TailOpts {
 function suffixOf(base: string, topic: string): string {
   return topic.split('/').slice(base.split('/').length).join('/');
 }
+
+/** A shared subscription's group name is one topic level (MQTT 5: no /, + or #). */
+const groupArg = (v: string): string => {
+  if (!/^[^/+#]+$/.test(v)) throw new InvalidArgumentError('--group must be one topic level: no /, + or #');
+  return v;
+};
 
 /** Subscribes to everything the daemon publishes and checks each payload against its schema. */
 async function tail(o: TailOpts): Promise<number> {
@@ -72,9 +80,13 @@ export function addEventsCommands(program: Command): void {
     .description(
       'subscribe, print and validate every message against the MQTT contract (exit 1 if any invalid)',
     )
-    .requiredOption('--broker <url>', 'mqtt://host:1883')
-    .option('--base <topic>', 'base topic, + allowed', 'ecg-emotiond/+')
-    .option('--count <n>', 'stop after this many messages', (v) => Number(v))
+    .requiredOption('--broker <url>', 'mqtt://host:1883', urlArg('--broker', ['mqtt', 'mqtts', 'ws', 'wss']))
+    .option('--base <topic>', 'base topic, + allowed', baseTopicArg('--base'), 'ecg-emotiond/+')
+    .option(
+      '--count <n>',
+      'stop after this many messages',
+      intRangeArg('--count', 1, Number.MAX_SAFE_INTEGER),
+    )
     .option('--json', 'one JSON object per message')
     .action(async (o: TailOpts) => {
       process.exitCode = await tail(o);
@@ -84,19 +96,26 @@ export function addEventsCommands(program: Command): void {
     .description(
       "the fleet's consumer: every valid emotion event from a shared subscription into PostgreSQL, once (by eventId)",
     )
-    .requiredOption('--broker <url>', 'mqtt://host:1883 or mqtts://…')
+    .requiredOption(
+      '--broker <url>',
+      'mqtt://host:1883 or mqtts://…',
+      urlArg('--broker', ['mqtt', 'mqtts', 'ws', 'wss']),
+    )
     .requiredOption(
       '--store <url>',
       'postgres://user@host:5432/db (table emotion_events, created if missing)',
+      urlArg('--store', ['postgres', 'postgresql']),
     )
     .option(
       '--base <topic>',
       'base topic, its last level the vehicle id (+ for every vehicle)',
+      baseTopicArg('--base'),
       'ecg-emotiond/+',
     )
     .option(
       '--group <name>',
       'shared subscription group: sinks in one group split the events',
+      groupArg,
       'ecg-emotiond-sink',
     )
     .option(
@@ -107,7 +126,7 @@ export function addEventsCommands(program: Command): void {
     .option(
       '--session-expiry <s>',
       'how long the broker keeps events for a stopped sink',
-      (v) => Number(v),
+      intRangeArg('--session-expiry', 0, 4_294_967_295), // MQTT 5: four bytes
       86_400,
     )
     .action(

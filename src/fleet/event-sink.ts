@@ -29,6 +29,10 @@ export interface EventSinkCounts {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
+const isDataError = (err: unknown): boolean =>
+  /^2[23][0-9A-Z]{3}$/.test(String((err as { code?: unknown }).code));
+
 /**
  * The fleet's consumer: reads `emotion` on a shared subscription with a persistent session and
  * writes each valid event once. A message is acknowledged (PUBACK) only after its row is
@@ -53,17 +57,16 @@ export async function runEventSink(o: EventSinkOptions): Promise<EventSinkCounts
     } catch {
       problems = ['not JSON'];
     }
-    if (problems.length) {
+    const refuse = (why: string): boolean => {
       counts.invalid++;
       // Acknowledged and dropped: sending it again would not make it valid. Said once a minute.
       if (Date.now() - lastInvalidSaidMs > 60_000) {
         lastInvalidSaidMs = Date.now();
-        o.say(
-          `invalid event on ${packet.topic} (not stored; ${counts.invalid} so far): ${problems.join('; ')}`,
-        );
+        o.say(`invalid event on ${packet.topic} (not stored; ${counts.invalid} so far): ${why}`);
       }
       return true;
-    }
+    };
+    if (problems.length) return refuse(problems.join('; '));
     const p = payload as StoredEvent['payload'] & { eventId: string };
     for (let delayMs = 500, said = false; ; delayMs = Math.min(delayMs * 2, 30_000)) {
       try {
@@ -72,6 +75,9 @@ export async function runEventSink(o: EventSinkOptions): Promise<EventSinkCounts
         if (said) o.say(`${store.where}: writing again`);
         return true;
       } catch (err) {
+        // The database refusing this row's data (a date the schema's format lets through, a NUL
+        // character) is the message's fault: retrying it would stop the sink for good.
+        if (isDataError(err)) return refuse(`the database refused it: ${(err as Error).message}`);
         if (!said) o.say(`${store.where}: ${(err as Error).message}; retrying, events wait at the broker`);
         said = true;
         if (stopping) return false; // not acknowledged: the broker keeps it for the next start
