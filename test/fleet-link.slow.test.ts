@@ -1,16 +1,17 @@
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import t, { type Test } from 'tap';
-import { Mosquitto } from '../src/bench/harness/mosquitto.js';
+import { freePort, Mosquitto } from '../src/bench/harness/mosquitto.js';
 import { createLogger } from '../src/log.js';
 import { MqttPublisher } from '../src/publish/mqtt-publisher.js';
 import { Outbox } from '../src/publish/outbox.js';
 import { LinkProxy } from '../src/bench/harness/link-proxy.js';
 import { firstSeen } from './fixtures/delivery.js';
+import { pki } from './fixtures/pki.js';
 import { waitFor } from './fixtures/wait.js';
 
 // The car-to-fleet hop over a link that dies without closing: the daemon publishing straight to
@@ -20,7 +21,10 @@ const tmp = () => mkdtemp(join(tmpdir(), 'ecg-fleet-'));
 const BASE = 'ecg-emotiond/v1';
 
 /** The fleet side: a persistent subscriber, queued for by the broker while it is away. */
-async function fleetSubscriber(url: string, topic: string): Promise<{ client: MqttClient; seqs: number[] }> {
+async function fleetSubscriber(
+  url: string,
+  topic: string,
+): Promise<{ client: MqttClient; seqs: number[]; expiries: (number | undefined)[] }> {
   const client = mqtt.connect(url, {
     clientId: `fleet-${Math.random().toString(16).slice(2)}`,
     protocolVersion: 5,
@@ -29,10 +33,14 @@ async function fleetSubscriber(url: string, topic: string): Promise<{ client: Mq
     reconnectPeriod: 200,
   });
   const seqs: number[] = [];
-  client.on('message', (_topic, payload) => seqs.push(JSON.parse(payload.toString()).seq));
+  const expiries: (number | undefined)[] = [];
+  client.on('message', (_topic, payload, packet) => {
+    seqs.push(JSON.parse(payload.toString()).seq);
+    expiries.push(packet.properties?.messageExpiryInterval);
+  });
   await new Promise<void>((r) => client.once('connect', () => r()));
   await client.subscribeAsync(topic, { qos: 1 });
-  return { client, seqs };
+  return { client, seqs, expiries };
 }
 
 /** A logger whose warnings the test reads. */
@@ -42,19 +50,38 @@ function capturedLog() {
   return { log, warnings: () => lines.filter((l) => l.level >= 40).map((l) => l.msg) };
 }
 
-async function directToFleet(t: Test, keepaliveS: number) {
+/**
+ * The direct shape: the publisher through the link to a fleet mosquitto. With `tls`, as
+ * `fleet/ecg-emotiond-direct.yaml` ships it: mutual TLS (the vehicle's certificate is its identity
+ * and its ACL), a persistent session and message expiry; the fleet's subscriber on a plain
+ * loopback listener.
+ */
+async function directToFleet(t: Test, keepaliveS: number, tls = false) {
   const dir = await tmp();
-  const fleet = await Mosquitto.create(dir);
+  let extra = '';
+  let fleetUrl = '';
+  if (tls) {
+    await pki(dir, ['v1']);
+    await chmod(dir, 0o755);
+    await chmod(join(dir, 'client.key'), 0o644);
+    const plain = await freePort();
+    await writeFile(join(dir, 'acl'), `topic read ${BASE}/#\npattern readwrite ecg-emotiond/%u/#\n`);
+    extra =
+      `cafile ${dir}/ca.crt\ncertfile ${dir}/server.crt\nkeyfile ${dir}/server.key\nrequire_certificate true\n` +
+      `use_identity_as_username true\nacl_file ${dir}/acl\nlistener ${plain} 127.0.0.1\n`;
+    fleetUrl = `mqtt://127.0.0.1:${plain}`;
+  }
+  const fleet = await Mosquitto.create(dir, extra);
   t.teardown(() => fleet.stop());
   const link = await LinkProxy.start(fleet.port);
   t.teardown(() => link.close());
-  const sub = await fleetSubscriber(fleet.url, `${BASE}/emotion`);
+  const sub = await fleetSubscriber(fleetUrl || fleet.url, `${BASE}/emotion`);
   t.teardown(() => sub.client.endAsync());
   const outbox = await Outbox.open(join(dir, 'outbox'));
   t.teardown(() => outbox.close());
   const { log, warnings } = capturedLog();
   const pub = new MqttPublisher({
-    url: link.url,
+    url: tls ? `mqtts://127.0.0.1:${link.port}` : link.url,
     clientId: 'ecg-emotiond-v1',
     baseTopic: BASE,
     outbox,
@@ -64,6 +91,16 @@ async function directToFleet(t: Test, keepaliveS: number) {
     sessionExpiryS: 3600,
     reconnectMs: 200,
     maxReconnectMs: 2000,
+    ...(tls
+      ? {
+          tls: {
+            caFile: join(dir, 'ca.crt'),
+            certFile: join(dir, 'client.crt'),
+            keyFile: join(dir, 'client.key'),
+          },
+          messageExpiryS: 86_400,
+        }
+      : {}),
     log,
   });
   await pub.start();
@@ -107,17 +144,20 @@ for (const c of [
   { outageS: 10, end: 'resumes', keepaliveS: 2 },
   { outageS: 10, end: 'resets', keepaliveS: 2 },
   { outageS: 60, end: 'resumes', keepaliveS: 5 },
+  // The shipped direct shape: mutual TLS, a persistent session, message expiry.
+  { outageS: 10, end: 'resets', keepaliveS: 2, tls: true },
   // A car park: ten minutes, at the default keepalive. Too long for every CI run; run it with
   // ECG_EMOTIOND_LONG_OUTAGES=1 (docs/fleet.md gives the figures it printed).
   { outageS: 600, end: 'resets', keepaliveS: 30, long: true },
 ] as const) {
   const { outageS, end, keepaliveS } = c;
+  const tls = 'tls' in c;
   t.test(
-    `a link dead for ${outageS} s that then ${end}: noticed within 1.5 x keepalive, nothing lost`,
+    `a link dead for ${outageS} s that then ${end}${tls ? ', mutual TLS' : ''}: noticed within 1.5 x keepalive, nothing lost`,
     { skip: 'long' in c && !process.env.ECG_EMOTIOND_LONG_OUTAGES && 'ECG_EMOTIOND_LONG_OUTAGES=1 runs it' },
     async (t) => {
       t.setTimeout((outageS + 120) * 1000);
-      const f = await directToFleet(t, keepaliveS);
+      const f = await directToFleet(t, keepaliveS, tls);
       await f.publish(20);
       t.ok(await waitFor(() => firstSeen(f.sub.seqs).length === 20, 10_000), 'the first events arrive');
       const deadAt = Date.now();
@@ -147,6 +187,13 @@ for (const c of [
       // Said in a line, once, however many reconnect attempts the outage took.
       const silent = f.warnings().filter((w) => /the link went silent/.test(w));
       t.equal(silent.length, 1, silent.join(' | '));
+      if (tls) {
+        // What waited in the outbox carries its expiry to the fleet (less the time it spent there).
+        t.ok(
+          f.sub.expiries.every((e) => e !== undefined && e > 86_000 && e <= 86_400),
+          'every event carries its message expiry',
+        );
+      }
     },
   );
 }
