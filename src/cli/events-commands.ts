@@ -119,6 +119,10 @@ export function addEventsCommands(program: Command): void {
       'ecg-emotiond-sink',
     )
     .option(
+      '--no-share',
+      'a plain subscription: this sink gets every event (several such sinks: redundancy, not load sharing)',
+    )
+    .option(
       '--client-id <id>',
       'MQTT client id: keep it across restarts (the broker keeps its session)',
       `ecg-emotiond-sink-${hostname()}`,
@@ -135,6 +139,7 @@ export function addEventsCommands(program: Command): void {
         store: string;
         base: string;
         group: string;
+        share: boolean;
         clientId: string;
         sessionExpiry: number;
       }) => {
@@ -147,7 +152,7 @@ export function addEventsCommands(program: Command): void {
           broker: o.broker,
           store: o.store,
           base: o.base,
-          group: o.group,
+          group: o.share ? o.group : null,
           clientId: o.clientId,
           sessionExpiryS: o.sessionExpiry,
           say: (line) => process.stderr.write(`${line}\n`),

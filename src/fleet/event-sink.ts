@@ -10,8 +10,11 @@ export interface EventSinkOptions {
   store: string;
   /** The vehicles' base topic: `<prefix>/+` (the + is the vehicle id) or one vehicle's. */
   base: string;
-  /** The shared subscription's group: sinks in one group split the events between them. */
-  group: string;
+  /**
+   * The shared subscription's group: sinks in one group split the events between them. null: a
+   * plain subscription (each sink gets every event; the eventId keeps the rows single).
+   */
+  group: string | null;
   clientId: string;
   /** MQTT 5 session expiry (s): events published while the sink is down wait this long for it. */
   sessionExpiryS: number;
@@ -113,8 +116,21 @@ export async function runEventSink(o: EventSinkOptions): Promise<EventSinkCounts
   }
   client.options.reconnectPeriod = 1000; // once connected, ride out a broker restart
   client.on('error', () => undefined); // reconnects are mqtt.js's; nothing to crash on
-  const filter = `$share/${o.group}/${o.base}/emotion`;
+  const topic = `${o.base}/emotion`;
+  const filter = o.group ? `$share/${o.group}/${topic}` : topic;
   await client.subscribeAsync(filter, { qos: 1 });
+  // mqtt.js subscribes again only when the broker kept no session. mosquitto 2.0 restarted from its
+  // persistence restores a session's shared subscription broken: nothing reaches it, even when
+  // subscribed again, until it is unsubscribed first. So at every reconnect a shared subscription
+  // is made anew (in the round trip between the two, a group with no other member misses what is
+  // published), and a plain one is renewed (messages queued for the session stay queued).
+  client.on('connect', () => {
+    void (async () => {
+      if (o.group) await client.unsubscribeAsync(filter);
+      await client.subscribeAsync(filter, { qos: 1 });
+      o.say(`reconnected to ${redactUrl(o.broker)}: subscribed to ${filter} again`);
+    })().catch(() => undefined);
+  });
   o.say(`listening on ${redactUrl(o.broker)} ${filter} → ${store.where}`);
   await o.stop;
   stopping = true;
