@@ -4,7 +4,7 @@ import { ConfigError } from '../config/errors.js';
 import { RecordError } from '../records/errors.js';
 import { ModelError } from '../model/package/errors.js';
 import { WeightError } from '../model/graph/weight-error.js';
-import { intArg, numberArg } from './args.js';
+import { intArg, intRangeArg, numberArg } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { isUnavailable } from '../errors.js';
 import { addDataCommands } from './data-commands.js';
@@ -161,7 +161,7 @@ export function buildProgram(): Command {
     .option(
       '--vehicles <list>',
       'fleet sizes, comma-separated',
-      (v) => v.split(',').map((x) => intArg('--vehicles')(x)),
+      (v) => v.split(',').map((x) => intRangeArg('--vehicles', 1, 100_000)(x)),
       [10, 100, 1000],
     )
     .option('--seconds <s>', 'driving time per fleet size', numberArg('--seconds'), 60)
