@@ -33,3 +33,12 @@ export function sharedDataDir(): string {
     throw new RecordError(dir, `no PhysioNet recordings here: ${DATA_FETCH_HINT}`);
   return dir;
 }
+
+/**
+ * A worker thread's entry module beside the caller (`import.meta.url`): the compiled .js when it
+ * is there, or the .ts source when run from src/.
+ */
+export function workerEntry(name: string, callerUrl: string): URL {
+  const js = new URL(`./${name}.js`, callerUrl);
+  return existsSync(fileURLToPath(js)) ? js : new URL(`./${name}.ts`, callerUrl);
+}

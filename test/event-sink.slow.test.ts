@@ -79,11 +79,19 @@ async function vehicle(t: Test, dir: string, broker: string, id: string) {
   return { pub, outbox, ids, emit };
 }
 
-/** mosquitto in a folder of its own: PostgreSQL's fixture narrows `dir` to 0755, and mosquitto
- * (its own user) must still write its persistence, or a restart would forget every session. */
-async function startBroker(dir: string, extra = ''): Promise<Mosquitto> {
+/**
+ * The fleet side for one test: a mosquitto and a throwaway PostgreSQL, stopped at its end. mosquitto
+ * gets a folder of its own: PostgreSQL's fixture narrows `dir` to 0755, and mosquitto (its own user)
+ * must still write its persistence, or a restart would forget every session.
+ */
+async function fleetSide(t: Test, brokerConf = '') {
+  const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
   await mkdir(join(dir, 'broker'));
-  return Mosquitto.create(join(dir, 'broker'), extra);
+  const broker = await Mosquitto.create(join(dir, 'broker'), brokerConf);
+  t.teardown(() => broker.stop());
+  const db = await Postgres.create(dir);
+  t.teardown(() => db.stop());
+  return { dir, broker, db };
 }
 
 const rowCount = async (db: Postgres) =>
@@ -92,12 +100,8 @@ const rowCount = async (db: Postgres) =>
 t.test(
   'killed with SIGKILL and started again: every event stored once, none lost, a redelivered copy and invalid ones turned away',
   async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
     // A fleet broker keeps more for a stopped consumer than mosquitto's default 1000 messages.
-    const broker = await startBroker(dir, 'max_queued_messages 100000\n');
-    t.teardown(() => broker.stop());
-    const db = await Postgres.create(dir);
-    t.teardown(() => db.stop());
+    const { dir, broker, db } = await fleetSide(t, 'max_queued_messages 100000\n');
 
     // The first start makes the sink's session and subscription; while it is stopped the broker
     // queues for it, so the next start meets a backlog, and a kill lands in the middle of it.
@@ -165,11 +169,7 @@ t.test(
 );
 
 t.test('its database restarts under it: events wait at the broker, then each is stored once', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
-  const broker = await startBroker(dir);
-  t.teardown(() => broker.stop());
-  const db = await Postgres.create(dir);
-  t.teardown(() => db.stop());
+  const { dir, broker, db } = await fleetSide(t);
   const sink = startSink(broker.url, db.url);
   t.teardown(() => void sink.proc.kill('SIGKILL'));
   t.ok(await waitFor(sink.listening, 20_000), sink.lines.join(' | '));
@@ -202,11 +202,7 @@ for (const share of [true, false]) {
   t.test(
     `the fleet broker restarts under it${share ? '' : ', --no-share'}: the sink rejoins, every event stored once`,
     async (t) => {
-      const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
-      const broker = await startBroker(dir);
-      t.teardown(() => broker.stop());
-      const db = await Postgres.create(dir);
-      t.teardown(() => db.stop());
+      const { dir, broker, db } = await fleetSide(t);
       const sink = startSink(broker.url, db.url, share ? [] : ['--no-share']);
       t.teardown(() => void sink.proc.kill('SIGKILL'));
       t.ok(await waitFor(sink.listening, 20_000), sink.lines.join(' | '));
@@ -238,27 +234,18 @@ for (const share of [true, false]) {
 t.test(
   'a database or broker that is not there: one line naming it, exit 6; a bad option, exit 2',
   async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'ecg-sink-'));
-    const broker = await startBroker(dir);
-    t.teardown(() => broker.stop());
-    const noDb = spawnSync(
-      process.execPath,
-      [BIN, 'events', 'sink', '--broker', broker.url, '--store', 'postgres://fleet:secret@127.0.0.1:1/fleet'],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
+    const { broker, db } = await fleetSide(t);
+    /** The sink run to its exit (each case here fails before it listens). */
+    const sinkOnce = (args: string[]) =>
+      spawnSync(process.execPath, [BIN, 'events', 'sink', ...args], { encoding: 'utf8', timeout: 30_000 });
+    const noDb = sinkOnce(['--broker', broker.url, '--store', 'postgres://fleet:secret@127.0.0.1:1/fleet']);
     t.equal(noDb.status, ExitCode.Unavailable);
     t.match(
       noDb.stderr.trim(),
       /^[^\n]*PostgreSQL postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:1\/fleet: .*ECONNREFUSED[^\n]*$/,
     );
     t.notMatch(noDb.stderr, /secret/, 'the password is not printed');
-    const db = await Postgres.create(dir);
-    t.teardown(() => db.stop());
-    const noBroker = spawnSync(
-      process.execPath,
-      [BIN, 'events', 'sink', '--broker', 'mqtt://127.0.0.1:1', '--store', db.url],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
+    const noBroker = sinkOnce(['--broker', 'mqtt://127.0.0.1:1', '--store', db.url]);
     t.equal(noBroker.status, ExitCode.Unavailable);
     for (const bad of [
       ['--store', 'fleet.db'],
@@ -268,10 +255,7 @@ t.test(
       ['--session-expiry', '-1'],
     ]) {
       const args = { '--broker': broker.url, '--store': db.url, [bad[0]]: bad[1] };
-      const r = spawnSync(process.execPath, [BIN, 'events', 'sink', ...Object.entries(args).flat()], {
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
+      const r = sinkOnce(Object.entries(args).flat());
       t.equal(r.status, ExitCode.Usage, `${bad.join(' ')}: exit 2`);
       t.match(r.stderr.trim(), new RegExp(`^error: option '${bad[0]} [^\\n]*must be`), r.stderr.trim());
     }

@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import { sharedDataDir } from '../paths.js';
+import { sharedDataDir, workerEntry } from '../paths.js';
 import { cleaningSections, DEFAULT_CLEANING, EcgChain } from '../dsp/chain.js';
 import { SosCascade } from '../dsp/sos-cascade.js';
 import { DspArena } from '../dsp/wasm/arena.js';
@@ -129,11 +127,6 @@ export type DspWorkerMessage =
   | { type: 'run'; samplesPerSecond: number }
   | { type: 'bad record'; file: string; reason: string; offset: number | undefined };
 
-function workerUrl(): URL {
-  const js = new URL('./dsp-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(js)) ? js : new URL('./dsp-worker.ts', import.meta.url);
-}
-
 /**
  * A figure's stage or chain in a worker thread of its own. The daemon runs one chain per process;
  * measured side by side in one isolate, chains would share call sites that then see several
@@ -146,7 +139,7 @@ class DspBenchWorker {
   private failed: Error | null = null;
 
   private constructor(m: DspMeasurement) {
-    this.worker = new Worker(workerUrl(), { workerData: m });
+    this.worker = new Worker(workerEntry('dsp-worker', import.meta.url), { workerData: m });
     this.worker.on('message', (msg: DspWorkerMessage) => this.pending?.(msg));
     const fail = (err: Error) => {
       this.failed = err;

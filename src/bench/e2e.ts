@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { startModel } from '../model/runtime/load-model.js';
 import { usableWindows } from '../model/train/labelled-windows.js';
 import { createLogger } from '../log.js';
 import { freePort, Mosquitto } from './harness/mosquitto.js';
+import { threadTicks, TICK } from './harness/proc-cpu.js';
 import { spawnRealtimeReplay } from './replay.js';
 import { percentileOfSorted as pct } from '../percentile.js';
 
@@ -33,22 +34,6 @@ export interface E2eResult {
   /** All threads minus inferences × their cost. */
   outsideInferenceCpuPercent: number;
   rssMb: number;
-}
-
-const TICK = 100; // USER_HZ on Linux
-
-async function threadTicks(pid: number): Promise<{ main: number; all: number }> {
-  let all = 0;
-  let main = 0;
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(f[11]) + Number(f[12]); // utime + stime
-    if (!Number.isFinite(ticks)) continue;
-    all += ticks;
-    if (Number(tid) === pid) main = ticks;
-  }
-  return { main, all };
 }
 
 /** Inferences so far, from the daemon's /metrics. */

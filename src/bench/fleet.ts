@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createLogger } from '../log.js';
+import { workerEntry } from '../paths.js';
 import { percentileOfSorted as pct } from '../percentile.js';
 import { MqttPublisher } from '../publish/mqtt-publisher.js';
 import { Outbox } from '../publish/outbox.js';
@@ -19,6 +19,7 @@ import { uniform } from '../model/rng.js';
 import type { FleetConsumerCounts, FleetConsumerMessage, FleetConsumerReport } from './fleet-consumer.js';
 import { LinkProxy } from './harness/link-proxy.js';
 import { Mosquitto } from './harness/mosquitto.js';
+import { threadTicks, TICK } from './harness/proc-cpu.js';
 
 // The demo drive's measured stream (docs/fleet.md): 477 windows in 600 s, each giving
 // signal_quality, heart_rate, emotion and emotion/state: 3.2 messages a second.
@@ -84,19 +85,6 @@ export interface FleetBenchResult {
   };
 }
 
-const TICK = 100; // USER_HZ
-
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-function consumerUrl(): URL {
-  const js = new URL('./fleet-consumer.js', import.meta.url);
-  return existsSync(fileURLToPath(js)) ? js : new URL('./fleet-consumer.ts', import.meta.url);
-}
-
 /** The consumer worker, asked for its counts or its full report. */
 class Consumer {
   private waiting: { resolve: (m: FleetConsumerMessage) => void; reject: (err: Error) => void } | null = null;
@@ -106,7 +94,9 @@ class Consumer {
   }
 
   static async start(url: string): Promise<Consumer> {
-    const worker = new Worker(consumerUrl(), { workerData: { url, filter: 'ecg-emotiond/+/#', clients: 2 } });
+    const worker = new Worker(workerEntry('fleet-consumer', import.meta.url), {
+      workerData: { url, filter: 'ecg-emotiond/+/#', clients: 2 },
+    });
     const c = new Consumer(worker);
     await c.ask(null);
     return c;
@@ -166,8 +156,10 @@ function emitWindow(v: Vehicle, n: number, rand: () => number): number {
   const p = [rand(), rand(), rand()];
   const sum = p[0] + p[1] + p[2];
   const probabilities = Object.fromEntries(LABELS.map((l, i) => [l, p[i] / sum]));
-  const label = LABELS[p.indexOf(Math.max(...p))];
-  if (n % 40 === 0) v.episodeId = randomUUID();
+  const top = Math.max(...p);
+  const label = LABELS[p.indexOf(top)];
+  const newEpisode = n % 40 === 0;
+  if (newEpisode) v.episodeId = randomUUID();
   const episodeId = v.episodeId;
   const inferenceMs = 10 + 5 * rand();
   const messages: [string, unknown][] = [
@@ -183,10 +175,10 @@ function emitWindow(v: Vehicle, n: number, rand: () => number): number {
       'emotion',
       emotionPayload(
         {
-          type: n % 40 === 0 ? 'new' : 'update',
+          type: newEpisode ? 'new' : 'update',
           episodeId,
           label,
-          confidence: Math.max(...p) / sum,
+          confidence: top / sum,
           probabilities,
           episodeStartMs: 0,
           windowStartMs: window.startMs,
@@ -202,7 +194,7 @@ function emitWindow(v: Vehicle, n: number, rand: () => number): number {
         },
       ),
     ],
-    ['emotion/state', emotionStatePayload({ label, episodeId, confidence: Math.max(...p) / sum })],
+    ['emotion/state', emotionStatePayload({ label, episodeId, confidence: top / sum })],
   ];
   let bytes = 0;
   for (const [topic, payload] of messages) {
@@ -271,7 +263,7 @@ async function runFleet(
       await new Promise((r) => setTimeout(r, 50));
     }
     const brokerPid = broker.pid!;
-    const brokerTicks0 = await cpuTicks(brokerPid);
+    const brokerTicks0 = (await threadTicks(brokerPid)).all;
     const cpu0 = process.cpuUsage();
     const t0 = Date.now();
     let accepted = 0;
@@ -296,7 +288,7 @@ async function runFleet(
     await new Promise((r) => setTimeout(r, runMs + 50));
     for (const t of timers) clearTimeout(t);
     const drivenS = (Date.now() - t0) / 1000;
-    const brokerTicks1 = await cpuTicks(brokerPid);
+    const brokerTicks1 = (await threadTicks(brokerPid)).all;
     const cpu1 = process.cpuUsage(cpu0);
     const pubacked = accepted - vehicles.reduce((a, v) => a + v.outbox.depth, 0);
     const midCounts = await consumer.counts();

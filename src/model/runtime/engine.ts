@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerEntry } from '../../paths.js';
 import type { ModelPackage } from '../package/model-package.js';
 import { contractOf, type GraphContract, mismatchError } from './contract.js';
 import type { ProviderAttempt } from './session.js';
@@ -46,12 +45,6 @@ export interface EngineOptions {
   /** See SessionOptions.spinning. */
   spinning?: boolean;
   warmupRuns?: number;
-}
-
-/** The worker entry: the compiled .js next to this file, or the .ts source when run from src/. */
-function workerUrl(): URL {
-  const js = new URL('./inference-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(js)) ? js : new URL('./inference-worker.ts', import.meta.url);
 }
 
 /**
@@ -107,7 +100,7 @@ export class InferenceEngine {
       input: shared,
       warmupRuns: options.warmupRuns ?? 2,
     };
-    const worker = new Worker(workerUrl(), { workerData: init });
+    const worker = new Worker(workerEntry('inference-worker', import.meta.url), { workerData: init });
     type Ready = Extract<FromWorker, { type: 'ready' }>;
     let onMessage!: (msg: FromWorker) => void;
     let onError!: (err: Error) => void;
